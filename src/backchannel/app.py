@@ -1,0 +1,120 @@
+"""``create_app(settings)``: wires the database, broker, streams, writer and jobs.
+
+Nothing connects at import time; everything starts in the lifespan and stops there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.middleware.sessions import SessionMiddleware
+
+from backchannel import __version__
+from backchannel.broker import make_broker
+from backchannel.config import Settings
+from backchannel.db.engine import engine_for, make_sessionmaker
+from backchannel.db.writer import Writer
+from backchannel.deps import Services
+from backchannel.errors import install_error_handlers
+from backchannel.jobs import repository as jobs_repo
+from backchannel.jobs.runner import JobRunner
+from backchannel.jobs.service import JobRegistry
+from backchannel.kit.body_limit import BodyLimit
+from backchannel.streams import jobs as stream_jobs
+from backchannel.streams.service import StreamService
+
+log = logging.getLogger(__name__)
+
+
+def build_registry() -> JobRegistry:
+    """Every job kind this server knows; ``serve`` and ``worker`` share it."""
+    registry = JobRegistry()
+    stream_jobs.register(registry)
+    return registry
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = engine_for(settings)
+        sessionmaker = make_sessionmaker(engine)
+        broker = make_broker(settings.redis_url, settings.redis_prefix)
+        streams = StreamService(
+            sessionmaker,
+            capacity=settings.stream_buffer_frames,
+            heartbeat=settings.sse_heartbeat_seconds,
+        )
+        writer = Writer(sessionmaker, broker, batch_size=settings.write_batch_size)
+        registry = build_registry()
+        runner: JobRunner | None = None
+        if settings.run_jobs_in_process:
+            runner = JobRunner(sessionmaker, registry, extra={"settings": settings})
+        services = Services(
+            settings=settings,
+            engine=engine,
+            sessionmaker=sessionmaker,
+            broker=broker,
+            hub=streams.hub,
+            writer=writer,
+            wake_jobs=runner.wake if runner else (lambda: None),
+            extra={"streams": streams, "registry": registry},
+        )
+        app.state.services = services
+        await broker.start(streams.hub.deliver)
+        await streams.start()
+        await writer.start()
+        async with sessionmaker() as session, session.begin():
+            await jobs_repo.enqueue(
+                session,
+                stream_jobs.PRUNE,
+                {"retention_hours": settings.stream_retention_hours},
+                dedupe_key=f"{stream_jobs.PRUNE}:next",
+            )
+        if runner is not None:
+            await runner.start()
+        try:
+            yield
+        finally:
+            if runner is not None:
+                await runner.stop()
+            await streams.stop()
+            await writer.stop()
+            await broker.stop()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="backchannel",
+        version=__version__,
+        summary="One hashtag per event, and everything around it.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.resolved_secret_key(),
+        session_cookie="backchannel_session",
+        same_site="lax",
+        https_only=settings.public_url().startswith("https://"),
+    )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    from backchannel.events.routes import router as events_router
+    from backchannel.moderation.routes import router as moderation_router
+    from backchannel.people.routes import router as people_router
+    from backchannel.posts.routes import router as posts_router
+    from backchannel.streams.routes import router as streams_router
+
+    for router in (people_router, events_router, posts_router, moderation_router, streams_router):
+        app.include_router(router)
+
+    @app.get("/api/health", tags=["meta"])
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    return app

@@ -1,0 +1,261 @@
+"""``backchannel``: serve (the default), demo, migrate, create-user, worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from backchannel import __version__
+from backchannel.config import Settings
+
+console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def server_options(func: F) -> F:
+    func = click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="BACKCHANNEL_DATA_DIR",
+        default=None,
+        help="Where the SQLite database and secrets live [env BACKCHANNEL_DATA_DIR; "
+        "default ./backchannel-data].",
+    )(func)
+    func = click.option("--port", type=int, default=None, help="Port to listen on [8000].")(func)
+    func = click.option("--host", default=None, help="Address to bind [127.0.0.1].")(func)
+    return func
+
+
+def make_settings(host: str | None, port: int | None, data_dir: Path | None) -> Settings:
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    return Settings(**overrides)
+
+
+def migrate_database(settings: Settings) -> None:
+    from backchannel.db.migrate import upgrade
+
+    url = settings.resolved_database_url()
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with console.status("Migrating the database…"):
+        upgrade(url)
+    console.print(f"[green]✓[/] database is up to date ({_describe_url(url)})")
+
+
+def _describe_url(url: str) -> str:
+    if url.startswith("sqlite"):
+        return "SQLite at " + url.split("///", 1)[1]
+    return url.split("@")[-1]
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="backchannel")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """backchannel: one hashtag for your event, a live moderated wall, chronological
+    columns, and posts from the Fediverse, Bluesky, blogs and its own users.
+
+    Without a command, it serves (like `backchannel serve`).
+    Settings come from options and BACKCHANNEL_* environment variables.
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(serve)
+
+
+@cli.command()
+@server_options
+def serve(host: str | None = None, port: int | None = None, data_dir: Path | None = None) -> None:
+    """Serve an existing data directory (migrating it first)."""
+    settings = make_settings(host, port, data_dir)
+    migrate_database(settings)
+    _run_server(settings)
+
+
+def _run_server(settings: Settings, before: Callable[[Any], Any] | None = None) -> None:
+    import uvicorn
+
+    from backchannel.app import create_app
+
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+        proxy_headers=True,
+    )
+    server = uvicorn.Server(config)
+
+    async def main() -> None:
+        tasks = [asyncio.create_task(server.serve())]
+        if before is not None:
+            tasks.append(asyncio.create_task(before(server)))
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if tasks[0] not in done:
+            await tasks[0]
+        for task in tasks[1:]:
+            task.cancel()
+
+    console.print(f"[bold]backchannel {__version__}[/] listening on {settings.public_url()}")
+    asyncio.run(main())
+
+
+@cli.command()
+@server_options
+@click.option(
+    "--minutes",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="How long the demo plays posts into the event.",
+)
+def demo(
+    host: str | None = None,
+    port: int | None = None,
+    data_dir: Path | None = None,
+    minutes: float = 1.0,
+) -> None:
+    """Create a demo event, play posts into it, and serve it."""
+    from backchannel.demo import play_demo, prepare_demo
+
+    settings = make_settings(host, port, data_dir)
+    migrate_database(settings)
+    credentials = asyncio.run(prepare_demo(settings))
+
+    async def player(server: Any) -> None:
+        while not server.started:
+            await asyncio.sleep(0.05)
+        app = server.config.loaded_app
+        while not hasattr(app, "state"):
+            app = getattr(app, "app", None)
+            if app is None:
+                return
+        _print_demo(settings, credentials)
+        await play_demo(app.state.services, minutes * 60, console)
+
+    _run_server(settings, before=player)
+
+
+def _print_demo(settings: Settings, credentials: dict[str, str]) -> None:
+    from backchannel.demo import DEMO_SLUG
+
+    base = settings.public_url()
+    console.print()
+    console.print("[bold green]The demo event is live.[/] Open:")
+    console.print(f"  event        {base}/api/events/{DEMO_SLUG}")
+    console.print(f"  wall (now)   {base}/api/events/{DEMO_SLUG}/wall")
+    console.print(f"  wall (live)  curl -N {base}/api/streams/events/{DEMO_SLUG}/wall")
+    console.print(f"  timeline     {base}/api/events/{DEMO_SLUG}/timeline")
+    console.print(f"  hashtag      {base}/api/tags/{DEMO_SLUG}/timeline")
+    console.print(f"  API docs     {base}/docs")
+    console.print('Sign in with (POST /api/auth/token {"username", "password"}):')
+    for name, password in credentials.items():
+        console.print(f"  {name:<10} password [bold]{password}[/]")
+    console.print("Press Ctrl+C to stop.\n")
+
+
+@cli.command()
+@server_options
+def migrate(host: str | None = None, port: int | None = None, data_dir: Path | None = None) -> None:
+    """Create or upgrade the database schema."""
+    migrate_database(make_settings(host, port, data_dir))
+
+
+@cli.command("create-user")
+@click.argument("name")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "organiser", "moderator", "attendee"]),
+    default="attendee",
+    show_default=True,
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="BACKCHANNEL_DATA_DIR",
+    default=None,
+    help="The data directory.",
+)
+def create_user(name: str, role: str, data_dir: Path | None) -> None:
+    """Create a local account. The password comes from a prompt, or from stdin."""
+    from backchannel.people.models import Role
+
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        raise click.ClickException("the password needs at least 8 characters")
+    settings = make_settings(None, None, data_dir)
+    migrate_database(settings)
+
+    async def create() -> None:
+        from backchannel.db.engine import engine_for, make_sessionmaker
+        from backchannel.errors import AppError
+        from backchannel.people import service as people
+
+        engine = engine_for(settings)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                await people.create_local_account(session, name, password, Role(role))
+        except AppError as exc:
+            raise click.ClickException(exc.message) from exc
+        finally:
+            await engine.dispose()
+
+    asyncio.run(create())
+    console.print(f"[green]✓[/] created {role} '{name}'")
+
+
+@cli.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="BACKCHANNEL_DATA_DIR",
+    default=None,
+    help="The data directory.",
+)
+@click.option("--concurrency", type=int, default=4, show_default=True, help="Jobs run at once.")
+def worker(data_dir: Path | None, concurrency: int) -> None:
+    """Run durable jobs (deliveries, connectors, upkeep) in this process."""
+    from backchannel.app import build_registry
+    from backchannel.db.engine import engine_for, make_sessionmaker
+    from backchannel.jobs.worker import run_worker
+
+    settings = make_settings(None, None, data_dir)
+    migrate_database(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        engine = engine_for(settings)
+        try:
+            await run_worker(
+                make_sessionmaker(engine), build_registry(), stop=stop, concurrency=concurrency
+            )
+        finally:
+            await engine.dispose()
+
+    console.print(f"[bold]backchannel worker[/] (pid {os.getpid()}) running jobs")
+    asyncio.run(main())
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,72 @@
+"""Typed settings, read from the environment (``BACKCHANNEL_*``) and documented per field.
+
+Nothing here runs at import time: ``Settings()`` is built by the CLI or a test and
+handed to ``create_app(settings)``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BACKCHANNEL_", extra="ignore")
+
+    #: Where the SQLite database, the secret key and uploaded files live.
+    data_dir: Path = Path("backchannel-data")
+    #: SQLAlchemy URL. Empty means SQLite in ``data_dir``; use
+    #: ``postgresql+asyncpg://user@host/db`` to scale out.
+    database_url: str = ""
+    #: ``redis://host:6379/0`` switches the broker to Redis (several processes).
+    #: Empty means the in-process broker.
+    redis_url: str = ""
+    #: Prefix for every Redis key and channel, so several installs (or test workers)
+    #: can share one Redis.
+    redis_prefix: str = "bc"
+    #: The public URL people reach this server at (used in links and the demo output).
+    base_url: str = ""
+    #: Host and port ``serve`` binds to.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Signs session cookies. Empty means: generate one and keep it in ``data_dir``.
+    secret_key: str = ""
+    #: Request bodies larger than this are refused with 413 before they are parsed.
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    #: Seconds between SSE heartbeat comments; proxies close idle connections.
+    sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    #: How many frames a channel keeps in memory for subscribers to read at their own
+    #: pace. A client further behind than this is dropped (and resumes with
+    #: Last-Event-ID), so one slow client never holds up the others.
+    stream_buffer_frames: int = Field(default=4096, ge=16)
+    #: How long persisted stream entries are kept for Last-Event-ID resumption.
+    stream_retention_hours: float = Field(default=48.0, gt=0)
+    #: Run durable jobs inside the serve process (off when ``backchannel worker``
+    #: processes do it).
+    run_jobs_in_process: bool = True
+    #: How many writes the ingest writer commits together at most.
+    write_batch_size: int = Field(default=256, ge=1)
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'backchannel.db').resolve()}"
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, else one kept in the data directory (made on first use)."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+    def public_url(self) -> str:
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -1,0 +1,25 @@
+"""Imports every model so ``Base.metadata`` is complete (for Alembic and tests)."""
+
+from backchannel.events.models import Event, EventModerator, EventSession, EventTag
+from backchannel.jobs.models import Job
+from backchannel.moderation.models import AuditEntry, EventPost
+from backchannel.people.models import Account, ApiToken
+from backchannel.posts.models import Post, PostTag, Tombstone
+from backchannel.streams.models import StreamCounter, StreamEntry
+
+__all__ = [
+    "Account",
+    "ApiToken",
+    "AuditEntry",
+    "Event",
+    "EventModerator",
+    "EventPost",
+    "EventSession",
+    "EventTag",
+    "Job",
+    "Post",
+    "PostTag",
+    "StreamCounter",
+    "StreamEntry",
+    "Tombstone",
+]

@@ -1,0 +1,98 @@
+"""What a request can ask for: the app's services, a read session, the signed-in account."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from backchannel.broker.base import Broker
+from backchannel.config import Settings
+from backchannel.db.writer import Writer
+from backchannel.errors import Forbidden, Unauthorized
+from backchannel.people.models import Account, Role
+from backchannel.streams.hub import StreamHub
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    broker: Broker
+    hub: StreamHub
+    writer: Writer
+    #: Wakes the in-process job runner after a commit that enqueued a job.
+    wake_jobs: Callable[[], None] = field(default=lambda: None)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
+    """A session for reads; writes go through ``services.writer``."""
+    async with services.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def get_account(request: Request, services: ServicesDep) -> Account | None:
+    """The account behind a bearer token or the page session cookie, if any."""
+    from backchannel.people import service as people
+
+    cached: Account | None = getattr(request.state, "account", None)
+    if cached is not None:
+        return cached
+    header = request.headers.get("authorization", "")
+    async with services.sessionmaker() as session:
+        if header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthorized("the Authorization header must be 'Bearer TOKEN'")
+            account = await people.account_for_token(session, token.strip())
+            if account is None:
+                raise Unauthorized("the access token is invalid or was revoked")
+        else:
+            account_id = request.session.get("account_id") if "session" in request.scope else None
+            account = await people.account_by_id(session, account_id) if account_id else None
+    request.state.account = account
+    return account
+
+
+MaybeAccountDep = Annotated[Account | None, Depends(get_account)]
+
+
+async def require_account(account: MaybeAccountDep) -> Account:
+    if account is None:
+        raise Unauthorized("sign in first: send 'Authorization: Bearer TOKEN'")
+    return account
+
+
+AccountDep = Annotated[Account, Depends(require_account)]
+
+
+def require_role(*roles: Role) -> Callable[[Account], Coroutine[Any, Any, Account]]:
+    allowed = {r.value for r in roles} | {Role.ADMIN.value}
+
+    async def check(account: AccountDep) -> Account:
+        if account.role not in allowed:
+            names = " or ".join(sorted(allowed))
+            raise Forbidden(f"this needs the role {names}")
+        return account
+
+    return check
+
+
+OrganiserDep = Annotated[Account, Depends(require_role(Role.ORGANISER))]
+AdminDep = Annotated[Account, Depends(require_role())]

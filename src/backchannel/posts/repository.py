@@ -1,0 +1,126 @@
+"""Every query on posts, their tags and tombstones."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backchannel.kit.pages import Page, apply_page
+from backchannel.moderation.models import EventPost, PostState
+from backchannel.posts.models import Post, PostTag, Tombstone, Visibility
+
+LISTED = (Visibility.PUBLIC.value, Visibility.UNLISTED.value)
+
+
+async def get(session: AsyncSession, post_id: int) -> Post | None:
+    return await session.get(Post, post_id)
+
+
+async def get_by_source_uri(session: AsyncSession, source_uri: str) -> Post | None:
+    return await session.scalar(select(Post).where(Post.source_uri == source_uri))
+
+
+async def is_tombstoned(session: AsyncSession, source_uri: str) -> bool:
+    found = await session.scalar(
+        select(Tombstone.source_uri).where(Tombstone.source_uri == source_uri)
+    )
+    return found is not None
+
+
+async def add_tags(session: AsyncSession, post_id: int, tags: Collection[str]) -> None:
+    if tags:
+        await session.execute(insert(PostTag), [{"tag": t, "post_id": post_id} for t in tags])
+
+
+async def remove_tags(session: AsyncSession, post_id: int, tags: Collection[str]) -> None:
+    if tags:
+        await session.execute(
+            delete(PostTag).where(PostTag.post_id == post_id, PostTag.tag.in_(list(tags)))
+        )
+
+
+async def delete_post(session: AsyncSession, post: Post, *, tombstone: bool) -> None:
+    """Deletes a post and everything hanging off it, leaving a tombstone for its URI."""
+    await session.execute(delete(PostTag).where(PostTag.post_id == post.id))
+    await session.execute(delete(EventPost).where(EventPost.post_id == post.id))
+    await session.execute(delete(Post).where(Post.id == post.id))
+    session.expunge(post)
+    if tombstone and not await is_tombstoned(session, post.source_uri):
+        session.add(Tombstone(source_uri=post.source_uri))
+
+
+def _finish(rows: Sequence[Post], oldest_first: bool) -> list[Post]:
+    posts = list(rows)
+    if oldest_first:
+        posts.reverse()
+    return posts
+
+
+async def tag_timeline(
+    session: AsyncSession, tags: Collection[str], page: Page, *, source: str | None = None
+) -> list[Post]:
+    ids = select(PostTag.post_id).where(PostTag.tag.in_(list(tags))).distinct()
+    stmt = select(Post).where(Post.id.in_(ids), Post.visibility == Visibility.PUBLIC.value)
+    if source:
+        stmt = stmt.where(Post.source == source)
+    stmt, oldest_first = apply_page(stmt, Post.id, page)
+    return _finish((await session.scalars(stmt)).all(), oldest_first)
+
+
+async def account_timeline(
+    session: AsyncSession, account_id: int, page: Page, *, source: str | None = None
+) -> list[Post]:
+    stmt = select(Post).where(Post.author_id == account_id, Post.visibility.in_(LISTED))
+    if source:
+        stmt = stmt.where(Post.source == source)
+    stmt, oldest_first = apply_page(stmt, Post.id, page)
+    return _finish((await session.scalars(stmt)).all(), oldest_first)
+
+
+async def event_timeline(
+    session: AsyncSession,
+    event_id: int,
+    page: Page,
+    *,
+    states: Collection[PostState] = (PostState.APPROVED,),
+    source: str | None = None,
+    on_wall_only: bool = False,
+    needs_review: bool | None = None,
+) -> list[tuple[Post, EventPost]]:
+    stmt = (
+        select(Post, EventPost)
+        .join(EventPost, EventPost.post_id == Post.id)
+        .where(EventPost.event_id == event_id, EventPost.state.in_([s.value for s in states]))
+    )
+    if on_wall_only:
+        stmt = stmt.where(EventPost.held.is_(False))
+    if needs_review is not None:
+        stmt = stmt.where(EventPost.needs_review.is_(needs_review))
+    if source:
+        stmt = stmt.where(Post.source == source)
+    stmt, oldest_first = apply_page(stmt, EventPost.post_id, page)
+    result = (await session.execute(stmt)).all()
+    rows: list[tuple[Post, EventPost]] = [(p, e) for p, e in result]
+    if oldest_first:
+        rows.reverse()
+    return rows
+
+
+async def pinned(session: AsyncSession, event_id: int) -> list[Post]:
+    stmt = (
+        select(Post)
+        .join(EventPost, EventPost.post_id == Post.id)
+        .where(
+            EventPost.event_id == event_id,
+            EventPost.pinned.is_(True),
+            EventPost.state == PostState.APPROVED.value,
+        )
+        .order_by(Post.id.desc())
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def delete_post_tombstone_only(session: AsyncSession, source_uri: str) -> None:
+    session.add(Tombstone(source_uri=source_uri))

@@ -1,0 +1,263 @@
+"""The one door for posts. Every source builds a ``PostIn`` and calls ``ingest``.
+
+Ingest normalises (sanitised HTML, plain text, hashtags, mentions, language),
+deduplicates by the source URI (the same post twice is one post; a changed one is an
+edit), matches the events whose tags it carries, lets moderation decide where it
+lands, and emits it on its streams — all in the writer's transaction, so what is
+published is what was committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from backchannel.db.writer import UnitOfWork
+from backchannel.errors import BadRequest, Forbidden, NotFound
+from backchannel.events import repository as events_repo
+from backchannel.events.models import Event
+from backchannel.kit.clock import utcnow
+from backchannel.kit.ids import new_id
+from backchannel.moderation import repository as moderation_repo
+from backchannel.moderation import service as moderation
+from backchannel.moderation.rules import PostFacts
+from backchannel.people import service as people
+from backchannel.people.models import Account
+from backchannel.posts import repository as repo
+from backchannel.posts.hashtags import extract_hashtags, extract_mentions, normalize_tag
+from backchannel.posts.html import html_to_text, sanitize_html, text_to_html
+from backchannel.posts.language import detect_language
+from backchannel.posts.models import Post, Visibility
+from backchannel.posts.schemas import PostIn, post_json
+from backchannel.streams import channels
+from backchannel.streams.frames import encode
+
+Outcome = Literal["created", "updated", "unchanged", "deleted"]
+
+
+@dataclass
+class IngestResult:
+    post: Post | None
+    outcome: Outcome
+
+
+@dataclass
+class _Normalised:
+    html: str
+    text: str
+    tags: list[str]
+    mentions: list[dict[str, str | None]]
+    language: str | None
+
+
+def _normalise(data: PostIn, base_url: str) -> _Normalised:
+    if data.text is not None:
+        html = text_to_html(data.text, tag_url=lambda t: f"{base_url}/tags/{t}")
+        text = data.text.strip()
+    else:
+        html = sanitize_html(data.content_html or "")
+        text = html_to_text(html)
+    tags = extract_hashtags(text)
+    for raw in data.tags:
+        tag = normalize_tag(raw)
+        if tag is not None and tag not in tags:
+            tags.append(tag)
+    mentions: list[dict[str, str | None]] = [
+        {"acct": m, "url": None} for m in extract_mentions(text)
+    ]
+    language = data.language.lower() if data.language else detect_language(text)
+    return _Normalised(html, text, tags, mentions, language)
+
+
+def _facts(post: Post, author: Account) -> PostFacts:
+    return PostFacts(
+        author_acct=author.acct,
+        author_domain=author.domain,
+        text=f"{post.spoiler_text}\n{post.title or ''}\n{post.content_text}",
+        sensitive=post.sensitive,
+        has_content_warning=bool(post.spoiler_text.strip()),
+        is_reply=post.in_reply_to_uri is not None,
+        is_boost=post.reblog_of_uri is not None,
+        language=post.language,
+        author_opted_out=author.opted_out,
+    )
+
+
+async def _author(uow: UnitOfWork, data: PostIn) -> Account:
+    if data.author_id is not None:
+        account = await people.account_by_id(uow.session, data.author_id)
+        if account is None:
+            raise NotFound(f"no account with id {data.author_id}")
+        return account
+    if data.author is None:
+        raise BadRequest("a post needs an author")
+    return await people.upsert_remote_author(uow.session, data.author)
+
+
+def _is_public(post: Post) -> bool:
+    return post.visibility == Visibility.PUBLIC.value
+
+
+def _is_listed(post: Post) -> bool:
+    return post.visibility in (Visibility.PUBLIC.value, Visibility.UNLISTED.value)
+
+
+async def ingest(
+    uow: UnitOfWork, data: PostIn, *, base_url: str, post_id: int | None = None
+) -> IngestResult:
+    """Store a post from any source (or apply it as an edit) and put it where it belongs."""
+    session = uow.session
+    if await repo.is_tombstoned(session, data.source_uri):
+        return IngestResult(None, "deleted")
+    author = await _author(uow, data)
+    norm = _normalise(data, base_url)
+    existing = await repo.get_by_source_uri(session, data.source_uri)
+    if existing is not None:
+        if existing.author_id != author.id:
+            raise Forbidden("a post cannot change its author")
+        return await _apply_edit(uow, existing, data, norm, base_url)
+
+    post = Post(
+        id=post_id if post_id is not None else new_id(data.created_at),
+        source=data.source.value,
+        source_uri=data.source_uri,
+        url=data.url,
+        author_id=author.id,
+        content_html=norm.html,
+        content_text=norm.text,
+        title=data.title,
+        language=norm.language,
+        visibility=data.visibility.value,
+        sensitive=data.sensitive or bool(data.spoiler_text.strip()),
+        spoiler_text=data.spoiler_text,
+        in_reply_to_uri=data.in_reply_to_uri,
+        reblog_of_uri=data.reblog_of_uri,
+        media=[m.model_dump() for m in data.media],
+        mentions=norm.mentions,
+        tags=norm.tags,
+        created_at=data.created_at or utcnow(),
+        edited_at=data.edited_at,
+        received_at=utcnow(),
+    )
+    post.author = author
+    session.add(post)
+    await session.flush()
+    post_bytes = encode(post_json(post, base_url))
+    if _is_public(post):
+        await repo.add_tags(session, post.id, norm.tags)
+        for tag in norm.tags:
+            uow.emit(channels.tag(tag), "post", post_bytes)
+    if _is_listed(post):
+        uow.emit(channels.account(author.id), "post", post_bytes)
+        await _admit_to_events(uow, post, author, post_bytes, norm.tags, data.event_ids)
+    return IngestResult(post, "created")
+
+
+async def _admit_to_events(
+    uow: UnitOfWork,
+    post: Post,
+    author: Account,
+    post_bytes: bytes,
+    tags: list[str],
+    event_ids: list[int],
+    *,
+    skip: set[int] | None = None,
+) -> None:
+    # Only public posts count for events: an unlisted post asked not to be in tag feeds.
+    if not _is_public(post):
+        return
+    matched: dict[int, Event] = {
+        eid: event
+        for eid, (event, _) in (await events_repo.events_for_tags(uow.session, tags)).items()
+    }
+    for eid in event_ids:
+        if eid not in matched:
+            event = await events_repo.get_by_id(uow.session, eid, with_children=False)
+            if event is not None:
+                matched[eid] = event
+    facts = _facts(post, author)
+    for eid in sorted(matched):
+        if skip and eid in skip:
+            continue
+        await moderation.admit(uow, matched[eid], post, post_bytes, facts)
+
+
+async def _apply_edit(
+    uow: UnitOfWork, post: Post, data: PostIn, norm: _Normalised, base_url: str
+) -> IngestResult:
+    session = uow.session
+    unchanged = (
+        post.content_html == norm.html
+        and post.spoiler_text == data.spoiler_text
+        and post.title == data.title
+        and post.media == [m.model_dump() for m in data.media]
+        and post.tags == norm.tags
+        and post.visibility == data.visibility.value
+    )
+    if unchanged:
+        return IngestResult(post, "unchanged")
+    old_tags = set(post.tags) if _is_public(post) else set()
+    post.content_html = norm.html
+    post.content_text = norm.text
+    post.title = data.title
+    post.spoiler_text = data.spoiler_text
+    post.sensitive = data.sensitive or bool(data.spoiler_text.strip())
+    post.media = [m.model_dump() for m in data.media]
+    post.mentions = norm.mentions
+    post.tags = norm.tags
+    post.language = norm.language
+    post.visibility = data.visibility.value
+    post.edited_at = data.edited_at or utcnow()
+    await session.flush()
+    post_bytes = encode(post_json(post, base_url))
+    new_tags = set(norm.tags) if _is_public(post) else set()
+    await repo.remove_tags(session, post.id, old_tags - new_tags)
+    await repo.add_tags(session, post.id, new_tags - old_tags)
+    for tag in old_tags - new_tags:
+        uow.emit(channels.tag(tag), "delete", encode({"id": str(post.id)}))
+    for tag in norm.tags:
+        if tag in new_tags:
+            uow.emit(channels.tag(tag), "update" if tag in old_tags else "post", post_bytes)
+    uow.emit(channels.account(post.author_id), "update", post_bytes)
+
+    # Events: keep the decisions where the post still counts, admit it where it newly
+    # does, and take it out where it no longer does.
+    still = (
+        set((await events_repo.events_for_tags(session, norm.tags)).keys())
+        if _is_public(post)
+        else set()
+    )
+    current = await moderation_repo.for_post(session, post.id)
+    kept: set[int] = set()
+    for ep in current:
+        if ep.event_id in still or ep.event_id in data.event_ids:
+            moderation.post_updated(uow, ep, post_bytes)
+            kept.add(ep.event_id)
+        else:
+            moderation.post_removed(uow, ep, deleted=False)
+            await session.delete(ep)
+    await _admit_to_events(uow, post, post.author, post_bytes, norm.tags, data.event_ids, skip=kept)
+    return IngestResult(post, "updated")
+
+
+async def delete(uow: UnitOfWork, source_uri: str, *, actor: Account | None = None) -> bool:
+    """Delete a post everywhere (its source said so, or its local author did)."""
+    session = uow.session
+    post = await repo.get_by_source_uri(session, source_uri)
+    if post is None:
+        # Remember it anyway: the create may still arrive (out-of-order sources).
+        if not await repo.is_tombstoned(session, source_uri):
+            await repo.delete_post_tombstone_only(session, source_uri)
+        return False
+    if actor is not None and actor.id != post.author_id:
+        raise Forbidden("only its author can delete a post")
+    gone = encode({"id": str(post.id)})
+    if _is_public(post):
+        for tag in post.tags:
+            uow.emit(channels.tag(tag), "delete", gone)
+    if _is_listed(post):
+        uow.emit(channels.account(post.author_id), "delete", gone)
+    for ep in await moderation_repo.for_post(session, post.id):
+        moderation.post_removed(uow, ep, deleted=True)
+    await repo.delete_post(session, post, tombstone=True)
+    return True

@@ -1,0 +1,82 @@
+"""Streams' use cases: open a connection on channels, read the store, beat the heart."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backchannel.streams import repository as store
+from backchannel.streams.frames import Frame
+from backchannel.streams.hub import StreamHub
+from backchannel.streams.sse import ConnectionRegistry, EventStream
+
+log = logging.getLogger(__name__)
+
+
+class StreamService:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        capacity: int,
+        heartbeat: float,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self.heartbeat = heartbeat
+        self.hub = StreamHub(self.read_gap, capacity=capacity)
+        self.registry = ConnectionRegistry()
+        self._task: asyncio.Task[None] | None = None
+
+    async def read_gap(self, channel: str, after: int, upto: int) -> list[Frame]:
+        return await self.read_store(channel, after, upto, upto - after)
+
+    async def read_store(
+        self, channel: str, after: int, upto: int | None, limit: int
+    ) -> list[Frame]:
+        async with self._sessionmaker() as session:
+            return await store.read_after(session, channel, after, upto=upto, limit=limit)
+
+    async def read_seqs(self, channels: Sequence[str]) -> list[int]:
+        async with self._sessionmaker() as session:
+            return [await store.current_seq(session, c) for c in channels]
+
+    def open(
+        self, channels: Sequence[str], cursors: Sequence[int | None], prelude: bytes = b""
+    ) -> EventStream:
+        return EventStream(
+            hub=self.hub,
+            registry=self.registry,
+            channels=channels,
+            cursors=cursors,
+            read_store=self.read_store,
+            read_seqs=self.read_seqs,
+            heartbeat=self.heartbeat,
+            prelude=prelude,
+        )
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._beat(), name="stream-heartbeat")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        for conn in list(self.registry.open):
+            if conn.task is not None:
+                conn.task.cancel()
+
+    async def _beat(self) -> None:
+        # One timer for every connection: wake them all so idle ones send a heartbeat,
+        # and drop the ones stuck on a socket that stopped reading.
+        while True:
+            await asyncio.sleep(self.heartbeat / 2)
+            self.hub.ring_all()
+            dropped = self.registry.drop_stuck(self.heartbeat * 2)
+            if dropped:
+                log.info("dropped %d stuck stream clients", dropped)

@@ -1,0 +1,190 @@
+"""The SSE connection: replay from the store, then read the hub's shared buffers.
+
+A raw ASGI response (no per-frame generator, no middleware on the body): the bytes
+of a frame are built once per channel and written as they are. One connection may
+carry several channels; its ``Last-Event-ID`` is then a dot-separated cursor per
+channel, in the order the channels were asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from backchannel.streams.frames import HEARTBEAT, Frame
+from backchannel.streams.hub import ChannelBuffer, StreamHub, Waker
+
+log = logging.getLogger(__name__)
+
+#: Reads up to ``limit`` committed frames after a sequence number.
+StoreReader = Callable[[str, int, int | None, int], Awaitable[list[Frame]]]
+#: The current (last committed) sequence number of each channel.
+SeqReader = Callable[[Sequence[str]], Awaitable[list[int]]]
+
+HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache, no-transform"),
+    (b"x-accel-buffering", b"no"),
+]
+REPLAY_BATCH = 500
+
+
+def parse_last_event_id(value: str | None, count: int) -> list[int | None]:
+    """Cursors from ``Last-Event-ID``; None where absent or unreadable (start live)."""
+    if not value:
+        return [None] * count
+    parts = value.strip().split(".")
+    if len(parts) != count or not all(p.isdigit() for p in parts):
+        return [None] * count
+    return [int(p) for p in parts]
+
+
+class Connection:
+    __slots__ = ("task", "sending_since")
+
+    def __init__(self, task: asyncio.Task[object] | None) -> None:
+        self.task = task
+        self.sending_since = 0.0
+
+
+class ConnectionRegistry:
+    """Every open stream of this process, so one timer can beat for all of them and
+    drop the ones whose socket stopped taking bytes."""
+
+    def __init__(self) -> None:
+        self.open: set[Connection] = set()
+
+    def drop_stuck(self, older_than: float) -> int:
+        now = time.monotonic()
+        dropped = 0
+        for conn in list(self.open):
+            if conn.sending_since and now - conn.sending_since > older_than and conn.task:
+                conn.task.cancel()
+                dropped += 1
+        return dropped
+
+
+class EventStream(Response):
+    media_type = "text/event-stream"
+
+    def __init__(
+        self,
+        *,
+        hub: StreamHub,
+        registry: ConnectionRegistry,
+        channels: Sequence[str],
+        cursors: Sequence[int | None],
+        read_store: StoreReader,
+        read_seqs: SeqReader,
+        heartbeat: float,
+        prelude: bytes = b"",
+    ) -> None:
+        super().__init__()
+        self.hub = hub
+        self.registry = registry
+        self.channel_names = list(channels)
+        self.start_cursors = list(cursors)
+        self.read_store = read_store
+        self.read_seqs = read_seqs
+        self.heartbeat = heartbeat
+        self.prelude = prelude
+        self.multiplexed = len(self.channel_names) > 1
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+        waker = Waker()
+        buffers = self.hub.subscribe(self.channel_names, waker)
+        conn = Connection(asyncio.current_task())
+        self.registry.open.add(conn)
+        closed = False
+
+        async def watch() -> None:
+            nonlocal closed
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    closed = True
+                    waker.ring()
+                    return
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await self._stream(send, buffers, waker, conn, lambda: closed)
+        except (asyncio.CancelledError, OSError):
+            # Dropped by us (stuck) or by the peer: either way this connection is over.
+            # A cancellation from outside (shutdown) still propagates below.
+            if not closed and not conn.sending_since:
+                raise
+        finally:
+            watcher.cancel()
+            self.registry.open.discard(conn)
+            self.hub.unsubscribe(buffers, waker)
+        try:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except Exception:  # noqa: BLE001 - the peer is gone already
+            pass
+
+    async def _stream(
+        self,
+        send: Send,
+        buffers: list[ChannelBuffer],
+        waker: Waker,
+        conn: Connection,
+        is_closed: Callable[[], bool],
+    ) -> None:
+        missing = [i for i, c in enumerate(self.start_cursors) if c is None]
+        cursors = list(self.start_cursors)
+        if missing:
+            seqs = await self.read_seqs([self.channel_names[i] for i in missing])
+            for i, seq in zip(missing, seqs, strict=True):
+                cursors[i] = seq
+        pos: list[int] = [c or 0 for c in cursors]
+        last_write = time.monotonic()
+
+        async def write(body: bytes) -> None:
+            nonlocal last_write
+            conn.sending_since = time.monotonic()
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+            conn.sending_since = 0.0
+            last_write = time.monotonic()
+
+        if self.prelude:
+            await write(self.prelude)
+        caught_up = [False] * len(buffers)
+        while not is_closed():
+            waker.event.clear()
+            chunks: list[bytes] = []
+            for i, buffer in enumerate(buffers):
+                frames = buffer.after(pos[i])
+                if frames is None:
+                    if caught_up[i]:
+                        # Fell further behind than the shared buffer holds: a slow
+                        # client is dropped, and resumes from the store.
+                        log.info("dropping a slow stream client on %s", buffer.channel)
+                        return
+                    frames = await self.read_store(buffer.channel, pos[i], None, REPLAY_BATCH)
+                    if frames:
+                        waker.ring()  # there may be more to replay
+                else:
+                    caught_up[i] = True
+                if not frames:
+                    continue
+                if self.multiplexed:
+                    for frame in frames:
+                        pos[i] = frame.seq
+                        chunks.append(frame.multi)
+                        chunks.append(b"id: %s\n\n" % ".".join(map(str, pos)).encode())
+                else:
+                    pos[i] = frames[-1].seq
+                    chunks.extend(f.single for f in frames)
+            if chunks:
+                await write(b"".join(chunks))
+                continue
+            if time.monotonic() - last_write >= self.heartbeat * 0.9:
+                await write(HEARTBEAT)
+            await waker.event.wait()
