@@ -10,6 +10,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -19,6 +20,7 @@ import backchannel.db.models  # noqa: F401
 from backchannel.db.base import Base
 from backchannel.db.engine import make_engine, make_sessionmaker
 from backchannel.db.migrate import upgrade_async
+from support import LiveServer, serve_app, test_settings
 
 PG_URL = os.environ.get(
     "BACKCHANNEL_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/backchannel_test"
@@ -106,11 +108,8 @@ async def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return make_sessionmaker(engine)
 
 
-@pytest.fixture(scope="module", params=["memory", "redis"])
-async def redis_or_memory(request: pytest.FixtureRequest) -> str:
-    """'' for the in-process broker, or a Redis URL that answers."""
-    if request.param == "memory":
-        return ""
+async def redis_url_or_unavailable() -> str:
+    """The test Redis URL if Redis answers; otherwise skip (or fail, in CI)."""
     import redis.asyncio as aioredis
 
     client = aioredis.from_url(REDIS_URL)
@@ -121,3 +120,43 @@ async def redis_or_memory(request: pytest.FixtureRequest) -> str:
     finally:
         await client.aclose()
     return REDIS_URL
+
+
+@pytest.fixture(scope="module", params=["memory", "redis"])
+async def redis_or_memory(request: pytest.FixtureRequest) -> str:
+    """'' for the in-process broker, or a Redis URL that answers."""
+    if request.param == "memory":
+        return ""
+    return await redis_url_or_unavailable()
+
+
+# --- A live server in the test's event loop (harness in support.py) ---------------
+
+
+@pytest.fixture(scope="module")
+async def live(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LiveServer]:
+    """A live server on SQLite with the in-process broker, and on PostgreSQL with the
+    Redis broker: each storage and each broker runs every live test."""
+    redis_url = ""
+    if database_url.startswith("postgresql"):
+        redis_url = await redis_url_or_unavailable()
+    settings = test_settings(tmp_path_factory.mktemp("live"), database_url, redis_url)
+    async with serve_app(settings) as server:
+        yield server
+
+
+@pytest.fixture
+async def server(live: LiveServer, engine: AsyncEngine) -> LiveServer:
+    """The module's live server with an empty database for this test."""
+    await truncate_all(engine)
+    return live
+
+
+@pytest.fixture
+async def http(server: LiveServer) -> AsyncIterator[Any]:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+        yield client

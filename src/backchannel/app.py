@@ -5,6 +5,7 @@ Nothing connects at import time; everything starts in the lifespan and stops the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from backchannel.jobs import repository as jobs_repo
 from backchannel.jobs.runner import JobRunner
 from backchannel.jobs.service import JobRegistry
 from backchannel.kit.body_limit import BodyLimit
+from backchannel.posts.language import warm_up
 from backchannel.streams import jobs as stream_jobs
 from backchannel.streams.service import StreamService
 
@@ -66,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             extra={"streams": streams, "registry": registry},
         )
         app.state.services = services
+        # Load the language model now, off the event loop, not on the first post.
+        await asyncio.to_thread(warm_up)
         await broker.start(streams.hub.deliver)
         await streams.start()
         await writer.start()

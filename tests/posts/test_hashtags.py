@@ -267,6 +267,11 @@ def test_urls(text: str, url: str) -> None:
     assert [e.value for e in find_entities(text) if e.kind == "url"] == [url]
 
 
+def test_url_after_a_glued_one() -> None:
+    urls = [e.value for e in find_entities("xhttps://a.org,https://b.org") if e.kind == "url"]
+    assert urls == ["https://b.org"]
+
+
 @pytest.mark.parametrize("text", ["xhttps://x.org", "https://", "https:///a", "javascript:x"])
 def test_not_urls(text: str) -> None:
     assert [e for e in find_entities(text) if e.kind == "url"] == []

@@ -17,7 +17,7 @@ __all__ = ["MIN_CONFIDENCE", "MIN_LETTERS", "detect_language", "warm_up"]
 MIN_LETTERS = 20
 MIN_CONFIDENCE = 0.5
 # Longer texts add cost without changing the answer.
-_MAX_CHARS = 2000
+_MAX_CHARS = 1000
 
 # Labels of the model that are regional or script variants of an ISO 639-1 language.
 _ALIASES = {"arz": "ar", "ary": "ar", "yue": "zh", "wuu": "zh", "uzs": "uz", "gug": "gn"}
