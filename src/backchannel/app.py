@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import Receive, Scope, Send
 
 from backchannel import __version__
 from backchannel.broker import make_broker
@@ -25,6 +26,8 @@ from backchannel.jobs import repository as jobs_repo
 from backchannel.jobs.runner import JobRunner
 from backchannel.jobs.service import JobRegistry
 from backchannel.kit.body_limit import BodyLimit
+from backchannel.kit.raw_send import SCOPE_KEY as RAW_SEND
+from backchannel.mastodon_api.http import MastodonEdge
 from backchannel.posts.language import warm_up
 from backchannel.streams import jobs as stream_jobs
 from backchannel.streams.service import StreamService
@@ -37,6 +40,14 @@ def build_registry() -> JobRegistry:
     registry = JobRegistry()
     stream_jobs.register(registry)
     return registry
+
+
+class BackchannelApp(FastAPI):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Before every middleware: streams write their frames with this (kit.raw_send).
+        if scope["type"] == "http":
+            scope[RAW_SEND] = send
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -92,7 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await broker.stop()
             await engine.dispose()
 
-    app = FastAPI(
+    app = BackchannelApp(
         title="backchannel",
         version=__version__,
         summary="One hashtag per event, and everything around it.",
@@ -107,14 +118,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.public_url().startswith("https://"),
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MastodonEdge)  # CORS and rate-limit headers on the Mastodon API
 
     from backchannel.events.routes import router as events_router
+    from backchannel.mastodon_api.routes import router as mastodon_router
     from backchannel.moderation.routes import router as moderation_router
     from backchannel.people.routes import router as people_router
     from backchannel.posts.routes import router as posts_router
     from backchannel.streams.routes import router as streams_router
+    from backchannel.web.routes import router as web_router
 
-    for router in (people_router, events_router, posts_router, moderation_router, streams_router):
+    for router in (
+        people_router,
+        events_router,
+        posts_router,
+        moderation_router,
+        streams_router,
+        mastodon_router,
+        web_router,
+    ):
         app.include_router(router)
 
     @app.get("/api/health", tags=["meta"])

@@ -100,9 +100,17 @@ def _run_server(settings: Settings, before: Callable[[Any], Any] | None = None) 
         proxy_headers=True,
     )
     server = uvicorn.Server(config)
+    try:
+        # Bound here, not inside the loop: a port in use is a clear error, no traceback.
+        sock = config.bind_socket()
+    except SystemExit:
+        raise click.ClickException(
+            f"cannot listen on {settings.host}:{settings.port} (see above); "
+            "is another server running there? Choose another --port."
+        ) from None
 
     async def main() -> None:
-        tasks = [asyncio.create_task(server.serve())]
+        tasks = [asyncio.create_task(server.serve(sockets=[sock]))]
         if before is not None:
             tasks.append(asyncio.create_task(before(server)))
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -220,6 +228,35 @@ def create_user(name: str, role: str, data_dir: Path | None) -> None:
 
     asyncio.run(create())
     console.print(f"[green]✓[/] created {role} '{name}'")
+
+
+@cli.command()
+@click.argument("username")
+@click.option(
+    "--scopes",
+    default="read write follow",
+    show_default=True,
+    help="Mastodon API scopes, space-separated.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="BACKCHANNEL_DATA_DIR",
+    default=None,
+    help="The data directory.",
+)
+def token(username: str, scopes: str, data_dir: Path | None) -> None:
+    """Print a new bearer token for USERNAME (bots, scripts, Mastodon apps)."""
+    from backchannel.errors import AppError
+    from backchannel.mastodon_api.commands import issue_token
+
+    settings = make_settings(None, None, data_dir)
+    migrate_database(settings)
+    try:
+        issued = asyncio.run(issue_token(settings, username, scopes))
+    except AppError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(issued)
 
 
 @cli.command()

@@ -13,6 +13,7 @@ from backchannel.broker.base import Broker
 from backchannel.config import Settings
 from backchannel.db.writer import Writer
 from backchannel.errors import Forbidden, Unauthorized
+from backchannel.kit import csrf
 from backchannel.people.models import Account, Role
 from backchannel.streams.hub import StreamHub
 
@@ -66,6 +67,16 @@ async def get_account(request: Request, services: ServicesDep) -> Account | None
         else:
             account_id = request.session.get("account_id") if "session" in request.scope else None
             account = await people.account_by_id(session, account_id) if account_id else None
+            if (
+                account is not None
+                and request.method not in csrf.SAFE_METHODS
+                and not csrf.is_valid(request.session, request.headers.get(csrf.HEADER))
+            ):
+                # A browser sends the cookie on its own; see backchannel.kit.csrf.
+                raise Forbidden(
+                    "a write signed in with the page session needs the page's X-CSRF-Token"
+                    " header (or use 'Authorization: Bearer TOKEN')"
+                )
     request.state.account = account
     return account
 

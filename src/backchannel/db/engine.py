@@ -17,7 +17,11 @@ def is_sqlite(url: str) -> bool:
 
 def make_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # Connections are cheap to keep and dear to make (each aiosqlite connection is
+        # a thread): a pool large enough for a busy process never churns them.
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, pool_size=32, max_overflow=32
+        )
         _tune_sqlite(engine)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)

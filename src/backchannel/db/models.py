@@ -2,10 +2,12 @@
 
 from backchannel.events.models import Event, EventModerator, EventSession, EventTag
 from backchannel.jobs.models import Job
+from backchannel.mastodon_api import models as mastodon_models  # noqa: F401
 from backchannel.moderation.models import AuditEntry, EventPost
 from backchannel.people.models import Account, ApiToken
 from backchannel.posts.models import Post, PostTag, Tombstone
 from backchannel.streams.models import StreamCounter, StreamEntry
+from backchannel.web.models import Wall
 
 __all__ = [
     "Account",
@@ -22,4 +24,5 @@ __all__ = [
     "StreamCounter",
     "StreamEntry",
     "Tombstone",
+    "Wall",
 ]

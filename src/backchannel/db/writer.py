@@ -1,11 +1,15 @@
 """The boundary that commits: every write runs here, in groups.
 
-A write is a coroutine that gets a ``UnitOfWork`` (a session and an outbox of stream
-events). The writer runs queued writes together, each in a savepoint so one bad write
-fails alone, persists their stream events with sequence numbers, commits once,
-then publishes, then answers each caller. So a caller's 2xx follows the commit that
-holds its write (a crash loses nothing acknowledged), throughput under load is not
-one fsync per post, and in one process frames are published in commit order.
+A write is a coroutine that gets a ``UnitOfWork`` (a session, an outbox of stream
+events, and a dict shared by the writes of one group). The writer runs queued writes
+together in one transaction and one flush, persists their stream events with sequence
+numbers, commits once, then publishes, then answers each caller. So a caller's 2xx
+follows the commit that holds its write (a crash loses nothing acknowledged),
+throughput under load is not one fsync (nor one savepoint) per post, and in one
+process frames are published in commit order.
+
+If anything in a group fails, the group is rolled back and its writes are run again
+one transaction each, so one bad write fails alone and the others still commit.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backchannel.broker.base import Broker
@@ -24,6 +29,13 @@ from backchannel.streams.frames import Frame
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: A write that changes nothing: on SQLite it takes the database's write lock.
+_SQLITE_RESERVE = text("UPDATE stream_counters SET last_seq = last_seq WHERE 0")
+
+
+class RetryAlone(Exception):  # noqa: N818 - it is an instruction, not an error
+    """Raised by a write that cannot run in this group (it depends on another write
+    of the group that is not flushed yet); the writer runs it in its own transaction."""
 
 
 @dataclass
@@ -33,9 +45,17 @@ class UnitOfWork:
     outbox: list[tuple[str, str, bytes]] = field(default_factory=list)
     #: Called after a successful commit (wake the job runner, …).
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    #: Shared by every write of one group: what one write added (not flushed yet)
+    #: and what it looked up, for the next write to find without a query.
+    shared: dict[str, Any] = field(default_factory=dict)
 
     def emit(self, channel: str, event: str, data: bytes) -> None:
         self.outbox.append((channel, event, data))
+
+    def cache(self, name: str) -> dict[Any, Any]:
+        """A per-group cache; gone with the group (and with a rollback)."""
+        found: dict[Any, Any] = self.shared.setdefault(name, {})
+        return found
 
 
 Write = Callable[[UnitOfWork], Awaitable[T]]
@@ -45,6 +65,12 @@ Write = Callable[[UnitOfWork], Awaitable[T]]
 class _Queued:
     write: Write[Any]
     future: asyncio.Future[Any]
+
+
+@dataclass
+class _Committed:
+    frames: list[Frame]
+    results: list[tuple[_Queued, Any, UnitOfWork]]
 
 
 class Writer:
@@ -91,8 +117,8 @@ class Writer:
             while len(batch) < self._batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                await self._run_batch(batch)
-            except Exception as exc:  # the commit itself failed: nobody's write is durable
+                await self._run_batch([item for item in batch if not item.future.cancelled()])
+            except Exception as exc:
                 log.exception("write batch failed")
                 for item in batch:
                     if not item.future.done():
@@ -102,30 +128,53 @@ class Writer:
                     self._queue.task_done()
 
     async def _run_batch(self, batch: list[_Queued]) -> None:
-        done: list[tuple[_Queued, Any, UnitOfWork]] = []
+        if not batch:
+            return
+        try:
+            committed = await self._commit(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].future.set_exception(exc)
+                return
+            # One write spoiled the group: give each its own transaction.
+            for item in batch:
+                try:
+                    committed = await self._commit([item])
+                except Exception as item_exc:
+                    item.future.set_exception(item_exc)
+                    continue
+                await self._publish(committed)
+            return
+        await self._publish(committed)
+
+    async def _commit(self, batch: list[_Queued]) -> _Committed:
+        results: list[tuple[_Queued, Any, UnitOfWork]] = []
+        shared: dict[str, Any] = {}
         async with self._sessionmaker() as session:
             async with session.begin():
+                if session.get_bind().dialect.name == "sqlite":
+                    # Take the write lock before the first read. SQLite's BEGIN is
+                    # deferred: a transaction that has read and then writes after
+                    # another connection committed (the job runner, a second
+                    # process) fails at once with "database is locked" instead of
+                    # waiting for the busy timeout.
+                    await session.execute(_SQLITE_RESERVE)
                 for item in batch:
-                    if item.future.cancelled():
-                        continue
-                    uow = UnitOfWork(session)
-                    try:
-                        async with session.begin_nested():
-                            result = await item.write(uow)
-                            await session.flush()
-                    except Exception as exc:
-                        item.future.set_exception(exc)
-                        continue
-                    done.append((item, result, uow))
-                pending = [entry for _, _, uow in done for entry in uow.outbox]
-                frames: list[Frame] = await stream_store.append(session, pending)
+                    uow = UnitOfWork(session, shared=shared)
+                    results.append((item, await item.write(uow), uow))
+                await session.flush()
+                pending = [entry for _, _, uow in results for entry in uow.outbox]
+                frames = await stream_store.append(session, pending)
+        return _Committed(frames, results)
+
+    async def _publish(self, committed: _Committed) -> None:
         # Committed. Publish first, so a client that hears back can already see it live.
         try:
-            await self._broker.publish(frames)
+            await self._broker.publish(committed.frames)
         except Exception:
             # The frames are persisted; subscribers catch up from the store.
             log.exception("publish failed")
-        for item, result, uow in done:
+        for item, result, uow in committed.results:
             for callback in uow.after_commit:
                 try:
                     callback()

@@ -153,8 +153,9 @@ async def remove_moderator(session: AsyncSession, event: Event, username: str) -
 
 
 async def _local_account(session: AsyncSession, username: str) -> Account:
+    # Usernames are stored lowercased (sign-in and bans ignore case too).
     account = await people_repository.get_local_by_username(
-        session, username.strip().removeprefix("@")
+        session, username.strip().removeprefix("@").lower()
     )
     if account is None:
         raise NotFound(f"no local account with the username '{username}'")

@@ -1,10 +1,27 @@
 """Refuse request bodies over a limit before anything parses them (pure ASGI, so it
-costs nothing on streaming responses)."""
+costs nothing on streaming responses), and NUL characters anywhere in a request:
+PostgreSQL cannot store them, so they would fail late, as a server error."""
 
 from __future__ import annotations
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+NUL_MESSAGE = "the request contains a NUL character (\\u0000 or %00), which is not allowed"
+
+
+def _has_nul(scope: Scope) -> bool:
+    return "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b"")
+
+
+def _body_has_nul(scope: Scope, body: bytes) -> bool:
+    if b"\x00" in body or b"\\u0000" in body:
+        return True
+    form = any(
+        name == b"content-type" and value.startswith(b"application/x-www-form-urlencoded")
+        for name, value in scope["headers"]
+    )
+    return form and b"%00" in body
 
 
 class BodyLimit:
@@ -13,6 +30,9 @@ class BodyLimit:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _has_nul(scope):
+            await self._refuse(send, 400, NUL_MESSAGE)
+            return
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
@@ -43,6 +63,9 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if _body_has_nul(scope, body):
+            await self._refuse(send, 400, NUL_MESSAGE)
+            return
         sent = False
 
         async def replay() -> Message:

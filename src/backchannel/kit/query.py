@@ -9,6 +9,8 @@ from fastapi import Depends, Query
 from backchannel.errors import Unprocessable
 from backchannel.kit.pages import Page
 
+#: Ids are signed 64-bit integers.
+MAX_ID = (1 << 63) - 1
 IdParam = Annotated[str | None, Query(pattern=r"^[0-9]{1,20}$")]
 
 
@@ -20,6 +22,9 @@ def page_params(
 ) -> Page:
     if since_id is not None and min_id is not None:
         raise Unprocessable("use since_id or min_id, not both")
+    for name, value in (("max_id", max_id), ("since_id", since_id), ("min_id", min_id)):
+        if value is not None and int(value) > MAX_ID:
+            raise Unprocessable(f"{name}: ids are at most {MAX_ID}")
     return Page(
         max_id=int(max_id) if max_id else None,
         since_id=int(since_id) if since_id else None,

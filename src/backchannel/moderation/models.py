@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backchannel.db.base import Base, BigInt, Json, UTCDateTime
 from backchannel.kit.clock import utcnow
+from backchannel.posts.models import Post
 
 
 class PostState(enum.StrEnum):
@@ -42,6 +43,9 @@ class EventPost(Base):
     decided_by: Mapped[int | None] = mapped_column(BigInt, default=None)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # Declared so one flush inserts the post before this row; never loaded.
+    post: Mapped[Post] = relationship(lazy="raise")
 
     __table_args__ = (
         Index("ix_event_posts_event_state_post", "event_id", "state", "post_id"),

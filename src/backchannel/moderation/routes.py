@@ -15,12 +15,12 @@ from backchannel.errors import Forbidden, NotFound
 from backchannel.events import repository as events_repo
 from backchannel.events import service as events_service
 from backchannel.events.models import Event, ModerationMode
-from backchannel.kit.query import PageDep, SourceParam
+from backchannel.kit.query import MAX_ID, PageDep, SourceParam
 from backchannel.moderation import repository as repo
 from backchannel.moderation import service
 from backchannel.moderation.models import EventPost, PostState
 from backchannel.moderation.schemas import Action, Rules
-from backchannel.people import repository as people_repo
+from backchannel.people import service as people_service
 from backchannel.people.models import Account
 from backchannel.posts import repository as posts_repo
 from backchannel.posts.models import Post
@@ -183,7 +183,9 @@ async def ban_author(
 
     async def write(uow: UnitOfWork) -> dict[str, Any]:
         event = await _moderated_event(uow.session, slug, account)
-        author = await people_repo.get_by_acct(uow.session, body.account.lower().removeprefix("@"))
+        # Remote usernames keep their case (``Gargron@mastodon.social``): only the
+        # domain is case-insensitive, as ``account_by_acct`` knows.
+        author = await people_service.account_by_acct(uow.session, body.account)
         if author is None:
             raise NotFound(f"no account '{body.account}'")
         hidden = await service.ban(uow, event, account, author, body.reason)
@@ -261,7 +263,7 @@ async def audit_log(
     session: SessionDep,
     account: AccountDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    max_id: Annotated[int | None, Query()] = None,
+    max_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
 ) -> list[dict[str, Any]]:
     """Who decided what, when and why — newest first."""
     event = await _moderated_event(session, slug, account)

@@ -51,9 +51,13 @@ async def admit(
     rules = rules_of(event)
     over_rate = False
     if rules.rate_limit is not None:
+        # What this write group admitted is not flushed yet: count it too.
+        in_group: dict[tuple[int, int], int] = uow.cache("admitted")
+        key = (event.id, post.author_id)
         since = utcnow() - timedelta(seconds=rules.rate_limit.seconds)
         recent = await repo.count_recent(uow.session, event.id, post.author_id, since)
-        over_rate = recent >= rules.rate_limit.posts
+        over_rate = recent + in_group.get(key, 0) >= rules.rate_limit.posts
+        in_group[key] = in_group.get(key, 0) + 1
     verdict: Verdict = evaluate(
         ModerationMode(event.moderation_mode), rules, facts, over_rate=over_rate
     )

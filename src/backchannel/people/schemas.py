@@ -7,9 +7,17 @@ import re
 import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from backchannel.kit.text import without_nul
 from backchannel.kit.urls import safe_url
 from backchannel.people.models import Account, Role
 
@@ -104,6 +112,11 @@ class AuthorIn(BaseModel):
     """How a source describes a remote author; ``people.service.upsert_remote_author``
     turns it into an ``Account``. Unsafe URLs become None rather than errors, so one bad
     avatar link does not cost the post."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strip_nul(cls, data: Any) -> Any:
+        return without_nul(data)
 
     model_config = ConfigDict(extra="forbid")
 

@@ -74,6 +74,10 @@ class PostTag(Base):
         ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True, index=True
     )
 
+    # Declared so one flush inserts posts before their tags (the unit of work orders
+    # tables by relationships, not by bare foreign keys); never loaded.
+    post: Mapped[Post] = relationship(lazy="raise", viewonly=False)
+
 
 class Tombstone(Base):
     """A deleted post's source URI, so a late or replayed copy does not bring it back."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backchannel.kit.pages import Page, apply_page
@@ -14,7 +14,13 @@ from backchannel.posts.models import Post, PostTag, Tombstone, Visibility
 LISTED = (Visibility.PUBLIC.value, Visibility.UNLISTED.value)
 
 
+#: Ids are signed 64-bit; a larger number names no post (and the database refuses it).
+MAX_ID = (1 << 63) - 1
+
+
 async def get(session: AsyncSession, post_id: int) -> Post | None:
+    if not 0 < post_id <= MAX_ID:
+        return None
     return await session.get(Post, post_id)
 
 
@@ -29,9 +35,17 @@ async def is_tombstoned(session: AsyncSession, source_uri: str) -> bool:
     return found is not None
 
 
-async def add_tags(session: AsyncSession, post_id: int, tags: Collection[str]) -> None:
-    if tags:
-        await session.execute(insert(PostTag), [{"tag": t, "post_id": post_id} for t in tags])
+def add_tags(session: AsyncSession, post_id: int, tags: Collection[str]) -> None:
+    # Added to the session: the group's one flush inserts them after their post.
+    session.add_all([PostTag(tag=t, post_id=post_id) for t in tags])
+
+
+async def lookup_source_uri(session: AsyncSession, source_uri: str) -> tuple[int | None, bool]:
+    """The post id stored under ``source_uri`` and whether it was deleted: one round trip."""
+    post_id = select(Post.id).where(Post.source_uri == source_uri).scalar_subquery()
+    deleted = select(Tombstone.source_uri).where(Tombstone.source_uri == source_uri).exists()
+    row = (await session.execute(select(post_id, deleted))).one()
+    return row[0], bool(row[1])
 
 
 async def remove_tags(session: AsyncSession, post_id: int, tags: Collection[str]) -> None:
@@ -48,7 +62,7 @@ async def delete_post(session: AsyncSession, post: Post, *, tombstone: bool) -> 
     await session.execute(delete(Post).where(Post.id == post.id))
     session.expunge(post)
     if tombstone and not await is_tombstoned(session, post.source_uri):
-        session.add(Tombstone(source_uri=post.source_uri))
+        add_tombstone(session, post.source_uri)
 
 
 def _finish(rows: Sequence[Post], oldest_first: bool) -> list[Post]:
@@ -122,5 +136,5 @@ async def pinned(session: AsyncSession, event_id: int) -> list[Post]:
     return list((await session.scalars(stmt)).all())
 
 
-async def delete_post_tombstone_only(session: AsyncSession, source_uri: str) -> None:
+def add_tombstone(session: AsyncSession, source_uri: str) -> None:
     session.add(Tombstone(source_uri=source_uri))

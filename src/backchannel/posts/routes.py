@@ -13,7 +13,7 @@ from backchannel.events import repository as events_repo
 from backchannel.events.models import Event
 from backchannel.kit.ids import new_id
 from backchannel.kit.query import PageDep, SourceParam
-from backchannel.people import repository as people_repo
+from backchannel.people import service as people_service
 from backchannel.people.models import Account
 from backchannel.posts import repository as repo
 from backchannel.posts import service
@@ -155,7 +155,8 @@ async def tag_timeline(
 async def account_timeline(
     acct: str, page: PageDep, services: ServicesDep, session: SessionDep, source: SourceParam = None
 ) -> list[dict[str, Any]]:
-    account = await people_repo.get_by_acct(session, acct.lower().removeprefix("@"))
+    # Remote usernames keep their case; only the domain is case-insensitive.
+    account = await people_service.account_by_acct(session, acct)
     if account is None:
         raise NotFound(f"no account '{acct}'")
     posts = await repo.account_timeline(session, account.id, page, source=source)

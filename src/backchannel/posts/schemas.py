@@ -6,9 +6,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from backchannel.kit.clock import isoformat
+from backchannel.kit.text import without_nul
 from backchannel.kit.urls import safe_url
 from backchannel.people.schemas import AuthorIn
 from backchannel.posts.models import Post, SourceKind, Visibility
@@ -35,6 +43,11 @@ ShortText = Annotated[str, StringConstraints(max_length=1500)]
 class MediaIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _strip_nul(cls, data: Any) -> Any:
+        return without_nul(data)
+
     url: Annotated[
         str, StringConstraints(min_length=1, max_length=2048), AfterValidator(_safe_required)
     ]
@@ -49,6 +62,11 @@ class PostIn(BaseModel):
     """A post as any source hands it to ``posts.service.ingest``."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strip_nul(cls, data: Any) -> Any:
+        return without_nul(data)
 
     source: SourceKind
     #: The source's own identifier; the same URI twice is one post.

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from backchannel.db.writer import UnitOfWork
+from backchannel.db.writer import RetryAlone, UnitOfWork
 from backchannel.errors import BadRequest, Forbidden, NotFound
 from backchannel.events import repository as events_repo
 from backchannel.events.models import Event
@@ -85,13 +85,21 @@ def _facts(post: Post, author: Account) -> PostFacts:
 
 async def _author(uow: UnitOfWork, data: PostIn) -> Account:
     if data.author_id is not None:
+        # session.get answers from the identity map after the first time in a group.
         account = await people.account_by_id(uow.session, data.author_id)
         if account is None:
             raise NotFound(f"no account with id {data.author_id}")
         return account
     if data.author is None:
         raise BadRequest("a post needs an author")
-    return await people.upsert_remote_author(uow.session, data.author)
+    # A group often carries several posts of one author: look them up (and create
+    # them) once, since the group flushes only at its end.
+    authors = uow.cache("authors")
+    key = (data.author.actor_uri, data.author.acct)
+    found: Account | None = authors.get(key)
+    if found is None:
+        found = authors[key] = await people.upsert_remote_author(uow.session, data.author)
+    return found
 
 
 def _is_public(post: Post) -> bool:
@@ -102,16 +110,37 @@ def _is_listed(post: Post) -> bool:
     return post.visibility in (Visibility.PUBLIC.value, Visibility.UNLISTED.value)
 
 
+async def _mastodon_api(
+    uow: UnitOfWork,
+    change: Literal["created", "edited", "deleted"],
+    post: Post,
+    base_url: str,
+    removed_tags: set[str] | None = None,
+) -> None:
+    """The Mastodon client API's counters and its Status frames on its own channels."""
+    from backchannel.mastodon_api import publish  # the API builds on posts, not the reverse
+
+    await publish.post_changed(uow, change, post, base_url, removed_tags or ())
+
+
 async def ingest(
     uow: UnitOfWork, data: PostIn, *, base_url: str, post_id: int | None = None
 ) -> IngestResult:
     """Store a post from any source (or apply it as an edit) and put it where it belongs."""
     session = uow.session
-    if await repo.is_tombstoned(session, data.source_uri):
+    created_here: dict[str, Post] = uow.cache("posts_by_uri")
+    deleted_here: dict[str, bool] = uow.cache("tombstoned")
+    if data.source_uri in deleted_here:
         return IngestResult(None, "deleted")
+    if data.source_uri in created_here:
+        # An edit of a post this group creates: apply it after that one is flushed.
+        raise RetryAlone("a post edited in the group that creates it")
+    found_id, tombstoned = await repo.lookup_source_uri(session, data.source_uri)
+    if tombstoned:
+        return IngestResult(None, "deleted")
+    existing = await repo.get(session, found_id) if found_id is not None else None
     author = await _author(uow, data)
     norm = _normalise(data, base_url)
-    existing = await repo.get_by_source_uri(session, data.source_uri)
     if existing is not None:
         if existing.author_id != author.id:
             raise Forbidden("a post cannot change its author")
@@ -141,15 +170,16 @@ async def ingest(
     )
     post.author = author
     session.add(post)
-    await session.flush()
+    created_here[post.source_uri] = post
     post_bytes = encode(post_json(post, base_url))
     if _is_public(post):
-        await repo.add_tags(session, post.id, norm.tags)
+        repo.add_tags(session, post.id, norm.tags)
         for tag in norm.tags:
             uow.emit(channels.tag(tag), "post", post_bytes)
     if _is_listed(post):
         uow.emit(channels.account(author.id), "post", post_bytes)
         await _admit_to_events(uow, post, author, post_bytes, norm.tags, data.event_ids)
+    await _mastodon_api(uow, "created", post, base_url)
     return IngestResult(post, "created")
 
 
@@ -166,10 +196,7 @@ async def _admit_to_events(
     # Only public posts count for events: an unlisted post asked not to be in tag feeds.
     if not _is_public(post):
         return
-    matched: dict[int, Event] = {
-        eid: event
-        for eid, (event, _) in (await events_repo.events_for_tags(uow.session, tags)).items()
-    }
+    matched = dict(await _events_for_tags(uow, tags))
     for eid in event_ids:
         if eid not in matched:
             event = await events_repo.get_by_id(uow.session, eid, with_children=False)
@@ -180,6 +207,16 @@ async def _admit_to_events(
         if skip and eid in skip:
             continue
         await moderation.admit(uow, matched[eid], post, post_bytes, facts)
+
+
+async def _events_for_tags(uow: UnitOfWork, tags: list[str]) -> dict[int, Event]:
+    """The events these tags count for, looked up once per tag set in a group."""
+    cache: dict[tuple[str, ...], dict[int, Event]] = uow.cache("events_for_tags")
+    key = tuple(sorted(tags))
+    if key not in cache:
+        found = await events_repo.events_for_tags(uow.session, tags)
+        cache[key] = {eid: event for eid, (event, _) in found.items()}
+    return cache[key]
 
 
 async def _apply_edit(
@@ -208,25 +245,21 @@ async def _apply_edit(
     post.language = norm.language
     post.visibility = data.visibility.value
     post.edited_at = data.edited_at or utcnow()
-    await session.flush()
     post_bytes = encode(post_json(post, base_url))
     new_tags = set(norm.tags) if _is_public(post) else set()
     await repo.remove_tags(session, post.id, old_tags - new_tags)
-    await repo.add_tags(session, post.id, new_tags - old_tags)
+    repo.add_tags(session, post.id, new_tags - old_tags)
     for tag in old_tags - new_tags:
         uow.emit(channels.tag(tag), "delete", encode({"id": str(post.id)}))
     for tag in norm.tags:
         if tag in new_tags:
             uow.emit(channels.tag(tag), "update" if tag in old_tags else "post", post_bytes)
     uow.emit(channels.account(post.author_id), "update", post_bytes)
+    await _mastodon_api(uow, "edited", post, base_url, old_tags - new_tags)
 
     # Events: keep the decisions where the post still counts, admit it where it newly
     # does, and take it out where it no longer does.
-    still = (
-        set((await events_repo.events_for_tags(session, norm.tags)).keys())
-        if _is_public(post)
-        else set()
-    )
+    still = set((await _events_for_tags(uow, norm.tags)).keys()) if _is_public(post) else set()
     current = await moderation_repo.for_post(session, post.id)
     kept: set[int] = set()
     for ep in current:
@@ -243,11 +276,20 @@ async def _apply_edit(
 async def delete(uow: UnitOfWork, source_uri: str, *, actor: Account | None = None) -> bool:
     """Delete a post everywhere (its source said so, or its local author did)."""
     session = uow.session
-    post = await repo.get_by_source_uri(session, source_uri)
+    if source_uri in uow.cache("posts_by_uri"):
+        # Created earlier in this very group and not flushed yet: let the writer run
+        # this write on its own, after that one.
+        raise RetryAlone("a post deleted in the group that creates it")
+    deleted_here: dict[str, bool] = uow.cache("tombstoned")
+    if source_uri in deleted_here:
+        return False
+    deleted_here[source_uri] = True
+    found_id, tombstoned = await repo.lookup_source_uri(session, source_uri)
+    post = await repo.get(session, found_id) if found_id is not None else None
     if post is None:
         # Remember it anyway: the create may still arrive (out-of-order sources).
-        if not await repo.is_tombstoned(session, source_uri):
-            await repo.delete_post_tombstone_only(session, source_uri)
+        if not tombstoned:
+            repo.add_tombstone(session, source_uri)
         return False
     if actor is not None and actor.id != post.author_id:
         raise Forbidden("only its author can delete a post")
@@ -259,5 +301,6 @@ async def delete(uow: UnitOfWork, source_uri: str, *, actor: Account | None = No
         uow.emit(channels.account(post.author_id), "delete", gone)
     for ep in await moderation_repo.for_post(session, post.id):
         moderation.post_removed(uow, ep, deleted=True)
+    await _mastodon_api(uow, "deleted", post, "")
     await repo.delete_post(session, post, tombstone=True)
     return True

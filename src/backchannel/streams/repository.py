@@ -22,25 +22,24 @@ Pending = tuple[str, str, bytes]
 async def append(session: AsyncSession, pending: Sequence[Pending]) -> list[Frame]:
     """Give each pending entry the next sequence number of its channel and store it.
 
-    One counter upsert per distinct channel in the batch: a busy tag costs one
-    statement per commit, not one per post.
+    One counter upsert for the whole group (``RETURNING`` the new last numbers), then
+    one insert of the entries: a commit costs two statements, however many posts and
+    channels it carries.
     """
     if not pending:
         return []
     wanted = Counter(channel for channel, _, _ in pending)
-    next_seq: dict[str, int] = {}
     is_pg = session.get_bind().dialect.name == "postgresql"
     dialect_insert: Any = postgresql.insert if is_pg else sqlite.insert
     # Sorted, so two writers on PostgreSQL take the counter row locks in one order.
-    for channel in sorted(wanted):
-        n = wanted[channel]
-        stmt = dialect_insert(StreamCounter).values(channel=channel, last_seq=n)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[StreamCounter.channel],
-            set_={"last_seq": StreamCounter.last_seq + n},
-        ).returning(StreamCounter.last_seq)
-        last = (await session.execute(stmt)).scalar_one()
-        next_seq[channel] = last - n + 1
+    rows = [{"channel": c, "last_seq": wanted[c]} for c in sorted(wanted)]
+    stmt = dialect_insert(StreamCounter).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[StreamCounter.channel],
+        set_={"last_seq": StreamCounter.last_seq + stmt.excluded.last_seq},
+    ).returning(StreamCounter.channel, StreamCounter.last_seq)
+    result = await session.execute(stmt)
+    next_seq = {channel: last - wanted[channel] + 1 for channel, last in result.all()}
     frames: list[Frame] = []
     for channel, event, data in pending:
         seq = next_seq[channel]

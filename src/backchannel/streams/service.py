@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -76,6 +77,7 @@ class StreamService:
         # and drop the ones stuck on a socket that stopped reading.
         while True:
             await asyncio.sleep(self.heartbeat / 2)
+            self.registry.now = time.monotonic()
             self.hub.ring_all()
             dropped = self.registry.drop_stuck(self.heartbeat * 2)
             if dropped:

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from backchannel.kit.raw_send import SCOPE_KEY as RAW_SEND
 from backchannel.streams.frames import HEARTBEAT, Frame
 from backchannel.streams.hub import ChannelBuffer, StreamHub, Waker
 
@@ -58,6 +59,8 @@ class ConnectionRegistry:
 
     def __init__(self) -> None:
         self.open: set[Connection] = set()
+        #: A coarse clock, moved on by the heartbeat timer.
+        self.now = time.monotonic()
 
     def drop_stuck(self, older_than: float) -> int:
         now = time.monotonic()
@@ -97,6 +100,8 @@ class EventStream(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+        # The body goes past the middleware chain (see backchannel.kit.raw_send).
+        send = scope.get(RAW_SEND, send)
         waker = Waker()
         buffers = self.hub.subscribe(self.channel_names, waker)
         conn = Connection(asyncio.current_task())
@@ -120,6 +125,13 @@ class EventStream(Response):
             # A cancellation from outside (shutdown) still propagates below.
             if not closed and not conn.sending_since:
                 raise
+            if conn.sending_since and not closed:
+                # Cancelled while a send waited for a socket that stopped taking
+                # bytes. The closing chunk would wait on that socket forever (and
+                # then keep the connection alive): return without it, and the
+                # server closes the connection.
+                log.info("dropped a stream client whose socket stopped reading")
+                return
         finally:
             watcher.cancel()
             self.registry.open.discard(conn)
@@ -144,34 +156,46 @@ class EventStream(Response):
             for i, seq in zip(missing, seqs, strict=True):
                 cursors[i] = seq
         pos: list[int] = [c or 0 for c in cursors]
-        last_write = time.monotonic()
+        registry = self.registry
+        last_write = registry.now
 
         async def write(body: bytes) -> None:
             nonlocal last_write
-            conn.sending_since = time.monotonic()
+            # The registry's clock is coarse (it ticks with the heartbeat timer), which
+            # is all the stuck check and the heartbeat need, and costs no call per frame.
+            conn.sending_since = registry.now
             await send({"type": "http.response.body", "body": body, "more_body": True})
             conn.sending_since = 0.0
-            last_write = time.monotonic()
+            last_write = registry.now
 
         if self.prelude:
             await write(self.prelude)
-        caught_up = [False] * len(buffers)
+        # A channel resumed from Last-Event-ID replays from the store first: the shared
+        # buffer may be fresh (nobody listened here while the client was away, or this
+        # is another process) and know nothing of what was missed. A channel that
+        # starts live is caught up already: we subscribed before reading its cursor.
+        caught_up = [c is None for c in self.start_cursors]
         while not is_closed():
             waker.event.clear()
             chunks: list[bytes] = []
             for i, buffer in enumerate(buffers):
-                frames = buffer.after(pos[i])
-                if frames is None:
-                    if caught_up[i]:
-                        # Fell further behind than the shared buffer holds: a slow
-                        # client is dropped, and resumes from the store.
-                        log.info("dropping a slow stream client on %s", buffer.channel)
-                        return
+                frames: list[Frame] | None = None
+                if caught_up[i]:
+                    frames = buffer.after(pos[i])
+                    if frames is None:
+                        if len(buffer.frames) >= buffer.capacity:
+                            # Fell further behind than the shared buffer holds: a slow
+                            # client is dropped, and resumes from the store.
+                            log.info("dropping a slow stream client on %s", buffer.channel)
+                            return
+                        # The buffer restarted after a gap it could not fill, or
+                        # started after our cursor: the store has what it lacks.
+                        caught_up[i] = False
+                if not caught_up[i]:
                     frames = await self.read_store(buffer.channel, pos[i], None, REPLAY_BATCH)
-                    if frames:
-                        waker.ring()  # there may be more to replay
-                else:
-                    caught_up[i] = True
+                    if len(frames) < REPLAY_BATCH:
+                        caught_up[i] = True
+                    waker.ring()  # more to replay, or the buffer to check
                 if not frames:
                     continue
                 if self.multiplexed:
@@ -185,6 +209,6 @@ class EventStream(Response):
             if chunks:
                 await write(b"".join(chunks))
                 continue
-            if time.monotonic() - last_write >= self.heartbeat * 0.9:
+            if registry.now - last_write >= self.heartbeat * 0.9:
                 await write(HEARTBEAT)
             await waker.event.wait()
