@@ -121,8 +121,14 @@ async def test_the_wheel_installs_and_runs_the_demo(tmp_path: Path) -> None:
             assert len(event["sessions"]) == 2
             assert set(event["aliases"]) == {"digitalskills26", "dsday"}
             assert (await client.get("/docs")).status_code == 200
+            # The pages render from the installed wheel: templates, static files and
+            # the German catalog shipped with it.
+            wall = await client.get("/events/dsd26/wall")
+            assert wall.status_code == 200 and "#dsd26" in wall.text
+            german = await client.get("/events/dsd26", params={"lang": "de"})
+            assert german.status_code == 200 and 'lang="de"' in german.text
         output = demo.output()
-        for url in (f"http://127.0.0.1:{port}/api/events/dsd26/wall", "/api/streams/events/"):
+        for url in (f"http://127.0.0.1:{port}/events/dsd26/wall", "/api/streams/events/"):
             assert url in output, output
         assert "organiser" in output and "moderator" in output
         assert (data / "backchannel.db").exists()
