@@ -173,12 +173,14 @@ def create_user(data_dir: Path, name: str, role: str, env: dict[str, str]) -> No
     )
 
 
-def server_env(data_dir: Path, database_url: str = "") -> dict[str, str]:
+def server_env(data_dir: Path, database_url: str = "", sqlite_driver: str = "") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BACKCHANNEL_")}
     env["BACKCHANNEL_DATA_DIR"] = str(data_dir)
     env["BACKCHANNEL_SECRET_KEY"] = "bench-secret"
     if database_url:
         env["BACKCHANNEL_DATABASE_URL"] = database_url
+    if sqlite_driver:  # else the server's default
+        env["BACKCHANNEL_SQLITE_DRIVER"] = sqlite_driver
     return env
 
 

@@ -358,9 +358,9 @@ def _ms(seconds: float | None) -> float | None:
 # --------------------------------------------------------------------------- setup
 
 
-def start_backchannel(tmp: Path) -> tuple[Server, str]:
+def start_backchannel(tmp: Path, sqlite_driver: str = "") -> tuple[Server, str]:
     data_dir = tmp / "backchannel"
-    env = server_env(data_dir)
+    env = server_env(data_dir, sqlite_driver=sqlite_driver)
     create_user(data_dir, "organiser", "organiser", env)
     port = free_port()
     server = Server(
@@ -489,7 +489,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     baseline = start_baseline(out_dir)
     backchannel: Server | None = None
     try:
-        backchannel, token = start_backchannel(out_dir)
+        backchannel, token = start_backchannel(out_dir, args.sqlite_driver)
         for n in args.clients:
             for rate in args.rates:
                 for name, server, tok in (
@@ -525,6 +525,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "rates": args.rates,
             "duration_s": args.duration,
             "smoke": args.smoke,
+            "sqlite_driver": args.sqlite_driver or "default",
             "warm_up": "one post delivered to every client before each cell",
             "drain_timeout_s": DRAIN_TIMEOUT,
             "logs": str(out_dir),
@@ -561,6 +562,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per cell")
     parser.add_argument("--smoke", action="store_true", help="50 clients x 5 posts/s x 3 s")
     parser.add_argument("--output", type=Path, default=None, help="JSON file to write")
+    parser.add_argument(
+        "--sqlite-driver",
+        default="",
+        choices=["", "aiosqlite", "inline"],
+        help="backchannel's BACKCHANNEL_SQLITE_DRIVER (default: the server's default)",
+    )
     parser.add_argument("--serve-baseline", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.smoke:

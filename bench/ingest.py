@@ -303,11 +303,13 @@ async def prepare_raw_pg(url: str) -> None:
         await conn.close()
 
 
-async def start_server(tmp: Path, database_url: str, tag: str) -> tuple[Server, str]:
+async def start_server(
+    tmp: Path, database_url: str, tag: str, sqlite_driver: str = ""
+) -> tuple[Server, str]:
     import httpx
 
     data_dir = tmp / "data"
-    env = server_env(data_dir, database_url)
+    env = server_env(data_dir, database_url, sqlite_driver)
     user = f"writer{os.getpid()}{int(time.time()) % 100000}"
     await asyncio.to_thread(create_user, data_dir, user, "organiser", env)
     port = free_port()
@@ -353,14 +355,17 @@ def sqlite_ddl(db_path: Path) -> list[str]:
 
 
 async def bench_backend(
-    backend: str, database_url: str, writers: list[int], duration: float
+    backend: str, database_url: str, writers: list[int], duration: float, sqlite_driver: str = ""
 ) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix=f"bc-ingest-{backend}-"))
     tag = f"ingest{os.getpid()}{int(time.time()) % 100000}"
     extra: dict[str, Any] = {}
     if backend == "postgresql":
         extra["postgres_settings"] = await ensure_postgres(database_url)
-    server, token = await start_server(tmp, database_url, tag)
+    else:
+        extra["sqlite_driver"] = sqlite_driver or "default"
+        print(f"  sqlite driver: {extra['sqlite_driver']}", flush=True)
+    server, token = await start_server(tmp, database_url, tag, sqlite_driver)
     api: list[dict[str, Any]] = []
     try:
         for w in writers:
@@ -461,6 +466,9 @@ def print_table(results: list[dict[str, Any]]) -> None:
     print("-" * len(head))
     for result in results:
         raw_by_w = {r["writers"]: r for r in result["raw"]}
+        label = result["backend"]
+        if result.get("sqlite_driver", "default") != "default":
+            label = f"{label}/{result['sqlite_driver']}"
         for cell, row in zip(result["api"], result["ratios"], strict=True):
             w = cell["writers"]
             raw = raw_by_w.get(w) if result["backend"] != "sqlite" else raw_by_w.get(1)
@@ -470,7 +478,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
                 else row["ratio_vs_raw_same_conns"]
             )
             print(
-                f"{result['backend']:<10} {w:>7} {cell['posts_per_s']:>11,.1f} "
+                f"{label:<10} {w:>7} {cell['posts_per_s']:>11,.1f} "
                 f"{fmt(cell['latency_ms']['p50']):>8} {fmt(cell['latency_ms']['p99']):>8} "
                 f"{cell['server_cpu_util']:>7.0%} {fmt(raw['rows_per_s'] if raw else None):>10} "
                 f"{fmt(ratio, 3):>7}"
@@ -478,7 +486,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
         t = result["target"]
         if t.get("measured"):
             print(
-                f"  target ({result['backend']}, {t['writers']} writers): {fmt(t['ratio'], 3)} "
+                f"  target ({label}, {t['writers']} writers): {fmt(t['ratio'], 3)} "
                 f">= {t['target']}: {'met' if t['met'] else 'MISSED'}"
             )
 
@@ -486,7 +494,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     results = []
     if not args.no_sqlite:
-        results.append(await bench_backend("sqlite", "", args.writers, args.duration))
+        for driver in args.sqlite_driver:
+            results.append(await bench_backend("sqlite", "", args.writers, args.duration, driver))
     if args.postgres:
         results.append(
             await bench_backend("postgresql", args.postgres, args.writers, args.duration)
@@ -503,6 +512,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "duration_s": args.duration,
             "smoke": args.smoke,
             "postgres": args.postgres or None,
+            "sqlite_drivers": [d or "default" for d in args.sqlite_driver],
         },
         "results": results,
     }
@@ -514,6 +524,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
     parser.add_argument("--postgres", default="", help="postgresql+asyncpg://… (optional)")
     parser.add_argument("--no-sqlite", action="store_true", help="only PostgreSQL")
+    parser.add_argument(
+        "--sqlite-driver",
+        default="",
+        help="BACKCHANNEL_SQLITE_DRIVER for the SQLite server: aiosqlite, inline, or both "
+        "comma-separated (each with its own raw baseline); default: the server's default",
+    )
     parser.add_argument("--smoke", action="store_true", help="1 and 8 writers x 2 s")
     parser.add_argument("--output", type=Path, default=None, help="JSON file to write")
     parser.add_argument("--raw-sqlite", default=None, help=argparse.SUPPRESS)
@@ -523,6 +539,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.smoke:
         args.writers, args.duration = "1,8", 2.0
     args.writers = [int(x) for x in str(args.writers).split(",") if x]
+    args.sqlite_driver = [x.strip() for x in str(args.sqlite_driver).split(",")] or [""]
+    for driver in args.sqlite_driver:
+        if driver not in ("", "aiosqlite", "inline"):
+            parser.error(f"--sqlite-driver: unknown driver {driver!r}")
     if args.output is None:
         args.output = RESULTS / ("ingest-smoke.json" if args.smoke else "ingest.json")
     return args

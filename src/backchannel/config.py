@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +22,11 @@ class Settings(BaseSettings):
     #: SQLAlchemy URL. Empty means SQLite in ``data_dir``; use
     #: ``postgresql+asyncpg://user@host/db`` to scale out.
     database_url: str = ""
+    #: How SQLAlchemy talks to SQLite: ``aiosqlite`` (each connection a thread, every
+    #: call a hop to it and back) or ``inline`` (``sqlite3`` called on the event loop;
+    #: statements block the loop for their microseconds, lock waits do not). Ignored
+    #: for PostgreSQL.
+    sqlite_driver: Literal["aiosqlite", "inline"] = "aiosqlite"
     #: ``redis://host:6379/0`` switches the broker to Redis (several processes).
     #: Empty means the in-process broker.
     redis_url: str = ""

@@ -9,29 +9,43 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
 from backchannel.config import Settings
+from backchannel.db import sqlite_inline
 
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, *, inline: bool | None = None) -> AsyncEngine:
+    """An engine for ``url``. On SQLite, ``inline`` chooses the driver under the
+    ``sqlite+aiosqlite`` dialect: ``sqlite3`` called on the event loop
+    (``db/sqlite_inline.py``) or aiosqlite's thread per connection; ``None`` means the
+    ``sqlite_driver`` setting (``BACKCHANNEL_SQLITE_DRIVER``)."""
     if is_sqlite(url):
+        if inline is None:
+            inline = Settings().sqlite_driver == "inline"
         # Connections are cheap to keep and dear to make (each aiosqlite connection is
         # a thread): a pool large enough for a busy process never churns them.
-        engine = create_async_engine(
-            url, connect_args={"timeout": 30}, pool_size=32, max_overflow=32
-        )
-        _tune_sqlite(engine)
+        if inline:
+            engine = create_async_engine(
+                url, module=sqlite_inline.dbapi(), pool_size=32, max_overflow=32
+            )
+        else:
+            engine = create_async_engine(
+                url, connect_args={"timeout": 30}, pool_size=32, max_overflow=32
+            )
+        _tune_sqlite(engine, busy_timeout_ms=0 if inline else 30_000)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-def _tune_sqlite(engine: AsyncEngine) -> None:
+def _tune_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
     # WAL lets readers run while the writer commits; NORMAL is durable across a
     # process crash (a SIGKILL), which is what "acknowledged" promises.
     # pysqlite's own transaction handling breaks SAVEPOINT, so we issue BEGIN ourselves
     # (the recipe in SQLAlchemy's SQLite dialect documentation).
+    # The inline driver must never wait in SQLite's busy handler (it would sleep on the
+    # event loop): it retries a busy statement after an asyncio.sleep instead.
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -39,7 +53,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -55,4 +69,4 @@ def engine_for(settings: Settings) -> AsyncEngine:
     url = settings.resolved_database_url()
     if is_sqlite(url):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return make_engine(url)
+    return make_engine(url, inline=settings.sqlite_driver == "inline")

@@ -181,7 +181,7 @@ class Connection:
         return self.conn.isolation_level
 
     @isolation_level.setter
-    def isolation_level(self, value: str | None) -> None:
+    def isolation_level(self, value: Any) -> None:
         self.conn.isolation_level = value
 
     @property
