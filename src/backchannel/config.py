@@ -22,11 +22,12 @@ class Settings(BaseSettings):
     #: SQLAlchemy URL. Empty means SQLite in ``data_dir``; use
     #: ``postgresql+asyncpg://user@host/db`` to scale out.
     database_url: str = ""
-    #: How SQLAlchemy talks to SQLite: ``aiosqlite`` (each connection a thread, every
-    #: call a hop to it and back) or ``inline`` (``sqlite3`` called on the event loop;
-    #: statements block the loop for their microseconds, lock waits do not). Ignored
+    #: How SQLAlchemy talks to SQLite: ``inline`` (``sqlite3`` called on the event
+    #: loop: a statement blocks the loop for its microseconds, a lock wait does not) or
+    #: ``aiosqlite`` (each connection a thread, every call a hop to it and back; ingest
+    #: measured 1.2-1.35x slower, bench/results/ingest-sqlite-drivers.json). Ignored
     #: for PostgreSQL.
-    sqlite_driver: Literal["aiosqlite", "inline"] = "aiosqlite"
+    sqlite_driver: Literal["inline", "aiosqlite"] = "inline"
     #: ``redis://host:6379/0`` switches the broker to Redis (several processes).
     #: Empty means the in-process broker.
     redis_url: str = ""

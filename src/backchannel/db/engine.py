@@ -25,7 +25,8 @@ def make_engine(url: str, *, inline: bool | None = None) -> AsyncEngine:
         if inline is None:
             inline = Settings().sqlite_driver == "inline"
         # Connections are cheap to keep and dear to make (each aiosqlite connection is
-        # a thread): a pool large enough for a busy process never churns them.
+        # a thread; each connects and runs PRAGMAs): a pool large enough for a busy
+        # process never churns them.
         if inline:
             engine = create_async_engine(
                 url, module=sqlite_inline.dbapi(), pool_size=32, max_overflow=32

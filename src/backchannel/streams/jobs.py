@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -12,14 +13,21 @@ from backchannel.streams import repository as store
 
 PRUNE = "streams.prune"
 PRUNE_EVERY = timedelta(hours=1)
+PRUNE_BITE = 2000
 
 
 def register(registry: JobRegistry) -> None:
     @registry.job(PRUNE)
     async def prune(ctx: JobContext, payload: dict[str, Any]) -> None:
         hours = float(payload.get("retention_hours", 48))
+        cutoff = utcnow() - timedelta(hours=hours)
+        while True:
+            async with ctx.sessionmaker() as session, session.begin():
+                pruned = await store.prune_some(session, cutoff, limit=PRUNE_BITE)
+            if pruned < PRUNE_BITE:
+                break
+            await asyncio.sleep(0)  # let the writer and the streams in between bites
         async with ctx.sessionmaker() as session, session.begin():
-            await store.prune(session, utcnow() - timedelta(hours=hours))
             await jobs_repo.enqueue(
                 session,
                 PRUNE,

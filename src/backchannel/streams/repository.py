@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -77,6 +77,24 @@ async def oldest_seq(session: AsyncSession, channel: str) -> int | None:
     )
 
 
-async def prune(session: AsyncSession, older_than: datetime) -> int:
-    result = await session.execute(delete(StreamEntry).where(StreamEntry.created_at < older_than))
-    return int(getattr(result, "rowcount", 0) or 0)
+async def prune_some(session: AsyncSession, older_than: datetime, *, limit: int) -> int:
+    """Delete up to ``limit`` entries older than ``older_than``; returns how many.
+
+    In small bites, each its caller's own short transaction: one big DELETE would
+    hold SQLite's write lock (and, with the inline driver, the event loop) for seconds.
+    """
+    keys = (
+        await session.execute(
+            select(StreamEntry.channel, StreamEntry.seq)
+            .where(StreamEntry.created_at < older_than)
+            .limit(limit)
+        )
+    ).all()
+    if not keys:
+        return 0
+    await session.execute(
+        delete(StreamEntry).where(
+            tuple_(StreamEntry.channel, StreamEntry.seq).in_([tuple(k) for k in keys])
+        )
+    )
+    return len(keys)
