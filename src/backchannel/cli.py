@@ -1,4 +1,4 @@
-"""``backchannel``: serve (the default), demo, migrate, create-user, worker."""
+"""``backchannel``: serve (the default), demo, migrate, create-user, suspend, token, worker."""
 
 from __future__ import annotations
 
@@ -236,6 +236,45 @@ def create_user(name: str, role: str, data_dir: Path | None) -> None:
 
     asyncio.run(create())
     console.print(f"[green]✓[/] created {role} '{name}'")
+
+
+@cli.command()
+@click.argument("username")
+@click.option("--undo", is_flag=True, help="Lift the suspension instead.")
+@click.option("--reason", default="", help="Why (written to the log).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="BACKCHANNEL_DATA_DIR",
+    default=None,
+    help="The data directory.",
+)
+def suspend(username: str, undo: bool, reason: str, data_dir: Path | None) -> None:
+    """Suspend USERNAME (local ``name`` or remote ``name@domain``): its tokens and
+    sessions stop working at once, its posts are refused. ``--undo`` restores it."""
+    settings = make_settings(None, None, data_dir)
+    migrate_database(settings)
+
+    async def change() -> None:
+        from backchannel.db.engine import engine_for, make_sessionmaker
+        from backchannel.people import service as people
+
+        engine = engine_for(settings)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                account = await people.account_by_acct(session, username)
+                if account is None:
+                    raise click.ClickException(f"no account '{username}'")
+                if undo:
+                    await people.unsuspend(session, account, by=None)
+                else:
+                    await people.suspend(session, account, by=None, reason=reason)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(change())
+    done = "lifted the suspension of" if undo else "suspended"
+    console.print(f"[green]✓[/] {done} '{username}'")
 
 
 @cli.command()

@@ -61,10 +61,13 @@ async def get_account(request: Request, services: ServicesDep) -> Account | None
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthorized("the Authorization header must be 'Bearer TOKEN'")
-            account = await people.account_for_token(session, token.strip())
+            account = await people.token_owner(session, token.strip())
             if account is None:
                 raise Unauthorized("the access token is invalid or was revoked")
+            if account.is_suspended:
+                raise Unauthorized("this account is suspended")
         else:
+            # A suspended account's page session counts as no sign-in.
             account_id = request.session.get("account_id") if "session" in request.scope else None
             account = await people.account_by_id(session, account_id) if account_id else None
             if (

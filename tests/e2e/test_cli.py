@@ -23,7 +23,7 @@ from support_process import (
 
 pytestmark = pytest.mark.slow
 
-COMMANDS = ("serve", "demo", "migrate", "create-user", "worker")
+COMMANDS = ("serve", "demo", "migrate", "create-user", "suspend", "token", "worker")
 
 
 def test_help_lists_every_command() -> None:

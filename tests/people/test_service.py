@@ -274,6 +274,7 @@ async def test_account_json(sessionmaker: Sessions) -> None:
         "source": "local",
         "bot": False,
         "role": "moderator",
+        "suspended": False,
     }
     remote = account_json(bob, "https://bc.example")
     assert remote["url"] == "https://social.example/@bob"

@@ -1,8 +1,9 @@
 """Who is calling the Mastodon API, with which scopes, and the checks Mastodon makes.
 
-A token is looked up on every request (no cache), so a revoked token stops working
-at once. Tokens come as ``Authorization: Bearer …`` or ``access_token=…`` (the query
-or the form, as Doorkeeper accepts them: browsers' EventSource cannot send headers).
+A token is looked up on every request (no cache), so a revoked token, or one whose
+account is suspended, stops working at once. Tokens come as ``Authorization: Bearer …``
+or ``access_token=…`` (the query or the form, as Doorkeeper accepts them: browsers'
+EventSource cannot send headers).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from backchannel.people.models import Account
 from backchannel.people.service import token_hash
 
 INVALID_TOKEN = "The access token is invalid"
+SUSPENDED = "Your login is currently disabled"
 _MAX_TOKEN = 512
 
 
@@ -66,6 +68,8 @@ async def resolve(services: Services, token: str | None) -> Caller:
         found = await repo.user_token(session, hashed)
         if found is not None:
             account, granted = found
+            if account.is_suspended:
+                raise Unauthorized(SUSPENDED)
             app_id = await repo.token_app_id(session, hashed)
             return Caller(account, frozenset(granted.split()), app_id, hashed)
         app = await repo.app_token(session, hashed)

@@ -23,6 +23,8 @@ async def issue_token(settings: Settings, username: str, scopes: str) -> str:
             account = await people.account_by_acct(session, username)
             if account is None or not account.is_local:
                 raise NotFound(f"no local account '{username}'")
+            if account.is_suspended:
+                raise Unprocessable(f"the account '{username}' is suspended")
             return await issue_user_token(
                 session, account.id, " ".join(wanted), "backchannel token"
             )

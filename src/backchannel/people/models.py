@@ -42,11 +42,18 @@ class Account(Base):
     bot: Mapped[bool] = mapped_column(default=False)
     #: The author opted out of being shown (noindex, !no-unauthenticated).
     opted_out: Mapped[bool] = mapped_column(default=False)
+    #: When an admin suspended the account (None: not suspended). A suspended account's
+    #: tokens and page sessions count as no account, and its remote posts are refused.
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
     def is_local(self) -> bool:
         return self.domain == ""
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.suspended_at is not None
 
 
 class ApiToken(Base):

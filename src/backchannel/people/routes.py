@@ -22,6 +22,7 @@ from backchannel.people.schemas import (
     MAX_ACCT,
     MAX_PASSWORD,
     AccountCreate,
+    SuspendRequest,
     TokenRequest,
     account_json,
 )
@@ -96,6 +97,41 @@ async def show_account(
     if account is None or (account.opted_out and viewer is None):
         raise NotFound("no account with that name")
     return account_json(account, services.settings.public_url())
+
+
+@router.post("/api/accounts/{acct}/suspend")
+async def suspend_account(
+    acct: str, admin: AdminDep, services: ServicesDep, body: SuspendRequest | None = None
+) -> dict[str, Any]:
+    """Suspend an account, local or remote (admins only): its tokens and page sessions
+    stop working with the next request, and a remote author's posts are not taken in."""
+    reason = body.reason if body is not None else ""
+
+    async def write(uow: UnitOfWork) -> Account:
+        account = await _existing(uow, acct)
+        return await people.suspend(uow.session, account, by=admin, reason=reason)
+
+    account = await services.writer.submit(write)
+    return account_json(account, services.settings.public_url())
+
+
+@router.post("/api/accounts/{acct}/unsuspend")
+async def unsuspend_account(acct: str, admin: AdminDep, services: ServicesDep) -> dict[str, Any]:
+    """Lift a suspension (admins only): the account's tokens work again."""
+
+    async def write(uow: UnitOfWork) -> Account:
+        account = await _existing(uow, acct)
+        return await people.unsuspend(uow.session, account, by=admin)
+
+    account = await services.writer.submit(write)
+    return account_json(account, services.settings.public_url())
+
+
+async def _existing(uow: UnitOfWork, acct: str) -> Account:
+    account = await people.account_by_acct(uow.session, acct) if len(acct) <= MAX_ACCT else None
+    if account is None:
+        raise NotFound("no account with that name")
+    return account
 
 
 @router.post("/auth/login")

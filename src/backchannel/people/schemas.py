@@ -139,6 +139,14 @@ class TokenRequest(BaseModel):
     password: Annotated[str, StringConstraints(max_length=MAX_PASSWORD)]
 
 
+class SuspendRequest(BaseModel):
+    """An admin suspending an account; the reason goes to the log."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(max_length=1000)] = ""
+
+
 class AccountCreate(BaseModel):
     """An admin creating a local account."""
 
@@ -164,4 +172,5 @@ def account_json(account: Account, base_url: str) -> dict[str, Any]:
         "source": account.source,
         "bot": account.bot,
         "role": account.role if local else None,
+        "suspended": account.is_suspended,
     }

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import logging
 import secrets
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backchannel.errors import Conflict, Unprocessable
+from backchannel.errors import Conflict, Forbidden, Unprocessable
+from backchannel.kit.clock import utcnow
 from backchannel.kit.ids import new_id
 from backchannel.people import repository
 from backchannel.people.models import Account, Role
@@ -25,6 +27,8 @@ from backchannel.people.schemas import (
     clean_text,
     normalise_username,
 )
+
+log = logging.getLogger(__name__)
 
 #: Longer than any token we issue; longer input is not worth hashing.
 _MAX_TOKEN = 512
@@ -79,7 +83,8 @@ async def create_local_account(
 
 
 async def authenticate(session: AsyncSession, username: str, password: str) -> Account | None:
-    """The local account with this username and password, else None.
+    """The local account with this username and password, else None (also when it is
+    suspended).
 
     Takes about as long for an unknown username as for a wrong password.
     """
@@ -87,7 +92,7 @@ async def authenticate(session: AsyncSession, username: str, password: str) -> A
     stored = account.password_hash if account is not None else None
     if not await asyncio.to_thread(_check_password, stored, password):
         return None
-    return account
+    return _unless_suspended(account)
 
 
 def _check_password(stored: str | None, password: str) -> bool:
@@ -110,16 +115,58 @@ async def revoke_token(session: AsyncSession, token: str) -> bool:
     return await repository.delete_token(session, token_hash(token))
 
 
-async def account_for_token(session: AsyncSession, token: str) -> Account | None:
+async def token_owner(session: AsyncSession, token: str) -> Account | None:
+    """Whose bearer token this is, suspended or not; ``account_for_token`` is for sign-in."""
     if not token or len(token) > _MAX_TOKEN:
         return None
     return await repository.account_for_token_hash(session, token_hash(token))
 
 
+async def account_for_token(session: AsyncSession, token: str) -> Account | None:
+    """The account a bearer token signs in: None if unknown, revoked, or suspended."""
+    return _unless_suspended(await token_owner(session, token))
+
+
 async def account_by_id(session: AsyncSession, account_id: int) -> Account | None:
+    """The account a page session signs in: None if gone or suspended."""
     if not isinstance(account_id, int) or isinstance(account_id, bool):
         return None  # a session cookie from an older version, say
-    return await repository.get_by_id(session, account_id)
+    return _unless_suspended(await repository.get_by_id(session, account_id))
+
+
+def _unless_suspended(account: Account | None) -> Account | None:
+    # Looked up on every request (nothing is cached), so suspending works at once.
+    return None if account is None or account.is_suspended else account
+
+
+async def suspend(
+    session: AsyncSession, account: Account, *, by: Account | None, reason: str = ""
+) -> Account:
+    """Suspend ``account``: its tokens and sessions stop working with the next request
+    and its posts are refused. Nothing is revoked, so ``unsuspend`` restores it all.
+
+    ``by`` is the admin who did it, None for the command line; the reason is logged.
+    """
+    if by is not None and account.id == by.id:
+        raise Forbidden("you cannot suspend yourself")
+    if account.suspended_at is None:
+        account.suspended_at = utcnow()
+        await session.flush()
+    log.info("%s suspended %s: %s", _who(by), account.acct, clean_text(reason, 1000) or "-")
+    return account
+
+
+async def unsuspend(session: AsyncSession, account: Account, *, by: Account | None) -> Account:
+    """Lift a suspension: the account's tokens and sessions work again."""
+    if account.suspended_at is not None:
+        account.suspended_at = None
+        await session.flush()
+    log.info("%s unsuspended %s", _who(by), account.acct)
+    return account
+
+
+def _who(by: Account | None) -> str:
+    return by.acct if by is not None else "the command line"
 
 
 async def account_by_acct(session: AsyncSession, acct: str) -> Account | None:

@@ -21,6 +21,7 @@ from backchannel.kit.ids import new_id
 from backchannel.moderation import repository as moderation_repo
 from backchannel.moderation import service as moderation
 from backchannel.moderation.rules import PostFacts
+from backchannel.people import repository as people_repo
 from backchannel.people import service as people
 from backchannel.people.models import Account
 from backchannel.posts import repository as repo
@@ -32,7 +33,8 @@ from backchannel.posts.schemas import PostIn, post_json
 from backchannel.streams import channels
 from backchannel.streams.frames import encode
 
-Outcome = Literal["created", "updated", "unchanged", "deleted"]
+#: "refused": the author is suspended, and nothing was stored.
+Outcome = Literal["created", "updated", "unchanged", "deleted", "refused"]
 
 
 @dataclass
@@ -86,7 +88,8 @@ def _facts(post: Post, author: Account) -> PostFacts:
 async def _author(uow: UnitOfWork, data: PostIn) -> Account:
     if data.author_id is not None:
         # session.get answers from the identity map after the first time in a group.
-        account = await people.account_by_id(uow.session, data.author_id)
+        # (The repository's lookup: a suspended author is found, and refused in ingest.)
+        account = await people_repo.get_by_id(uow.session, data.author_id)
         if account is None:
             raise NotFound(f"no account with id {data.author_id}")
         return account
@@ -140,6 +143,11 @@ async def ingest(
         return IngestResult(None, "deleted")
     existing = await repo.get(session, found_id) if found_id is not None else None
     author = await _author(uow, data)
+    if author.is_suspended:
+        if author.is_local:
+            raise Forbidden("this account is suspended")
+        # Not an error for a connector to retry or give up on: the post is just not taken.
+        return IngestResult(None, "refused")
     norm = _normalise(data, base_url)
     if existing is not None:
         if existing.author_id != author.id:

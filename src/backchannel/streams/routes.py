@@ -86,8 +86,17 @@ async def _open(
     viewer = await _viewer(services, account, access_token)
     names = [await resolve(spec, services, viewer) for spec in specs]
     cursors = parse_last_event_id(last_event_id, len(names))
+    gate = None
+    if viewer is not None and any(spec.startswith("queue:") for spec in specs):
+        viewer_id = viewer.id
+
+        async def gate() -> bool:
+            # A moderation queue ends when its viewer is suspended (or deleted).
+            async with services.sessionmaker() as session:
+                return await people.account_by_id(session, viewer_id) is not None
+
     # Heartbeat at once, so the client and every proxy see the stream is open.
-    return _streams(services).open(names, cursors, prelude=b": open\n\n")
+    return _streams(services).open(names, cursors, prelude=b": open\n\n", still_allowed=gate)
 
 
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backchannel.streams import repository as store
 from backchannel.streams.frames import Frame
 from backchannel.streams.hub import StreamHub
-from backchannel.streams.sse import ConnectionRegistry, EventStream
+from backchannel.streams.sse import ConnectionRegistry, EventStream, Gate
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,11 @@ class StreamService:
             return [await store.current_seq(session, c) for c in channels]
 
     def open(
-        self, channels: Sequence[str], cursors: Sequence[int | None], prelude: bytes = b""
+        self,
+        channels: Sequence[str],
+        cursors: Sequence[int | None],
+        prelude: bytes = b"",
+        still_allowed: Gate | None = None,
     ) -> EventStream:
         return EventStream(
             hub=self.hub,
@@ -56,6 +60,7 @@ class StreamService:
             read_seqs=self.read_seqs,
             heartbeat=self.heartbeat,
             prelude=prelude,
+            still_allowed=still_allowed,
         )
 
     async def start(self) -> None:

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 StoreReader = Callable[[str, int, int | None, int], Awaitable[list[Frame]]]
 #: The current (last committed) sequence number of each channel.
 SeqReader = Callable[[Sequence[str]], Awaitable[list[int]]]
+#: Whether the viewer may still read the stream (asked about once a heartbeat).
+Gate = Callable[[], Awaitable[bool]]
 
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -86,6 +88,7 @@ class EventStream(Response):
         read_seqs: SeqReader,
         heartbeat: float,
         prelude: bytes = b"",
+        still_allowed: Gate | None = None,
     ) -> None:
         super().__init__()
         self.hub = hub
@@ -96,6 +99,7 @@ class EventStream(Response):
         self.read_seqs = read_seqs
         self.heartbeat = heartbeat
         self.prelude = prelude
+        self.still_allowed = still_allowed
         self.multiplexed = len(self.channel_names) > 1
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -157,7 +161,7 @@ class EventStream(Response):
                 cursors[i] = seq
         pos: list[int] = [c or 0 for c in cursors]
         registry = self.registry
-        last_write = registry.now
+        last_write = last_check = registry.now
 
         async def write(body: bytes) -> None:
             nonlocal last_write
@@ -177,6 +181,10 @@ class EventStream(Response):
         caught_up = [c is None for c in self.start_cursors]
         while not is_closed():
             waker.event.clear()
+            if self.still_allowed is not None and registry.now - last_check >= self.heartbeat:
+                last_check = registry.now
+                if not await self.still_allowed():
+                    return  # e.g. the viewer of a moderation queue was suspended
             chunks: list[bytes] = []
             for i, buffer in enumerate(buffers):
                 frames: list[Frame] | None = None
