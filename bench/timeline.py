@@ -163,7 +163,12 @@ def build_db(path: Path, n_posts: int, seed: int) -> dict[str, Any]:
         )
         authors.append((aid, local, name if local else acct))
     conn.execute("BEGIN")
-    conn.executemany(f"INSERT INTO accounts VALUES ({','.join('?' * 15)})", accounts)
+    # Named columns: the schema grows (suspended_at came later) and the rest default.
+    columns = (
+        "id, acct, username, domain, source, display_name, note, avatar_url, profile_url,"
+        " actor_uri, role, password_hash, bot, opted_out, created_at"
+    )
+    conn.executemany(f"INSERT INTO accounts ({columns}) VALUES ({','.join('?' * 15)})", accounts)
     conn.execute("COMMIT")
 
     # A long tail of tags: weight 1/(rank+1).
