@@ -7,7 +7,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,6 +19,7 @@ from backchannel.config import Settings
 
 console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def server_options(func: F) -> F:
@@ -44,6 +45,34 @@ def make_settings(host: str | None, port: int | None, data_dir: Path | None) -> 
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     return Settings(**overrides)
+
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="BACKCHANNEL_DATA_DIR",
+    default=None,
+    help="The data directory [env BACKCHANNEL_DATA_DIR].",
+)
+
+
+def run_in_transaction(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work(session)`` in one committed transaction, for a command; a refusal
+    from the services (AppError) is a clear message and a non-zero exit."""
+    from backchannel.db.engine import engine_for, make_sessionmaker
+    from backchannel.errors import AppError
+
+    async def main() -> T:
+        engine = engine_for(settings)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                return await work(session)
+        except AppError as exc:
+            raise click.ClickException(exc.message) from exc
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
 
 
 def migrate_database(settings: Settings) -> None:
@@ -200,13 +229,7 @@ def migrate(host: str | None = None, port: int | None = None, data_dir: Path | N
     default="attendee",
     show_default=True,
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="BACKCHANNEL_DATA_DIR",
-    default=None,
-    help="The data directory.",
-)
+@data_dir_option
 def create_user(name: str, role: str, data_dir: Path | None) -> None:
     """Create a local account. The password comes from a prompt, or from stdin."""
     from backchannel.people.models import Role
@@ -220,21 +243,12 @@ def create_user(name: str, role: str, data_dir: Path | None) -> None:
     settings = make_settings(None, None, data_dir)
     migrate_database(settings)
 
-    async def create() -> None:
-        from backchannel.db.engine import engine_for, make_sessionmaker
-        from backchannel.errors import AppError
+    async def create(session: Any) -> None:
         from backchannel.people import service as people
 
-        engine = engine_for(settings)
-        try:
-            async with make_sessionmaker(engine)() as session, session.begin():
-                await people.create_local_account(session, name, password, Role(role))
-        except AppError as exc:
-            raise click.ClickException(exc.message) from exc
-        finally:
-            await engine.dispose()
+        await people.create_local_account(session, name, password, Role(role))
 
-    asyncio.run(create())
+    run_in_transaction(settings, create)
     console.print(f"[green]✓[/] created {role} '{name}'")
 
 
@@ -242,37 +256,25 @@ def create_user(name: str, role: str, data_dir: Path | None) -> None:
 @click.argument("username")
 @click.option("--undo", is_flag=True, help="Lift the suspension instead.")
 @click.option("--reason", default="", help="Why (written to the log).")
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="BACKCHANNEL_DATA_DIR",
-    default=None,
-    help="The data directory.",
-)
+@data_dir_option
 def suspend(username: str, undo: bool, reason: str, data_dir: Path | None) -> None:
-    """Suspend USERNAME (local ``name`` or remote ``name@domain``): its tokens and
-    sessions stop working at once, its posts are refused. ``--undo`` restores it."""
+    """Suspend an account, local (NAME) or remote (NAME@DOMAIN): its tokens and
+    sessions stop working at once and its posts are refused. --undo restores it."""
     settings = make_settings(None, None, data_dir)
     migrate_database(settings)
 
-    async def change() -> None:
-        from backchannel.db.engine import engine_for, make_sessionmaker
+    async def change(session: Any) -> None:
         from backchannel.people import service as people
 
-        engine = engine_for(settings)
-        try:
-            async with make_sessionmaker(engine)() as session, session.begin():
-                account = await people.account_by_acct(session, username)
-                if account is None:
-                    raise click.ClickException(f"no account '{username}'")
-                if undo:
-                    await people.unsuspend(session, account, by=None)
-                else:
-                    await people.suspend(session, account, by=None, reason=reason)
-        finally:
-            await engine.dispose()
+        account = await people.account_by_acct(session, username)
+        if account is None:
+            raise click.ClickException(f"no account '{username}'")
+        if undo:
+            await people.unsuspend(session, account, by=None)
+        else:
+            await people.suspend(session, account, by=None, reason=reason)
 
-    asyncio.run(change())
+    run_in_transaction(settings, change)
     done = "lifted the suspension of" if undo else "suspended"
     console.print(f"[green]✓[/] {done} '{username}'")
 
@@ -285,13 +287,7 @@ def suspend(username: str, undo: bool, reason: str, data_dir: Path | None) -> No
     show_default=True,
     help="Mastodon API scopes, space-separated.",
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="BACKCHANNEL_DATA_DIR",
-    default=None,
-    help="The data directory.",
-)
+@data_dir_option
 def token(username: str, scopes: str, data_dir: Path | None) -> None:
     """Print a new bearer token for USERNAME (bots, scripts, Mastodon apps)."""
     from backchannel.errors import AppError
@@ -307,13 +303,7 @@ def token(username: str, scopes: str, data_dir: Path | None) -> None:
 
 
 @cli.command()
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="BACKCHANNEL_DATA_DIR",
-    default=None,
-    help="The data directory.",
-)
+@data_dir_option
 @click.option("--concurrency", type=int, default=4, show_default=True, help="Jobs run at once.")
 def worker(data_dir: Path | None, concurrency: int) -> None:
     """Run durable jobs (deliveries, connectors, upkeep) in this process."""
