@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backchannel.db.writer import UnitOfWork
 from backchannel.deps import AccountDep, MaybeAccountDep, OrganiserDep, ServicesDep, SessionDep
-from backchannel.errors import Forbidden, NotFound
+from backchannel.errors import Forbidden
 from backchannel.events import repository, service
 from backchannel.events.models import Event
 from backchannel.events.schemas import EventCreate, EventUpdate, event_json
@@ -36,10 +36,7 @@ def account_json(account: Account) -> dict[str, Any]:
 
 
 async def _event(session: AsyncSession, slug: str, *, with_children: bool = True) -> Event:
-    event = await repository.get_by_slug(session, slug, with_children=with_children)
-    if event is None:
-        raise NotFound(f"no event with the slug '{slug}'")
-    return event
+    return await service.require_event(session, slug, with_children=with_children)
 
 
 async def _managed_event(

@@ -42,6 +42,14 @@ def tag_kinds(
     return kinds
 
 
+async def require_event(session: AsyncSession, slug: str, *, with_children: bool = False) -> Event:
+    """The event with ``slug``, or a 404 every caller words the same way."""
+    event = await repository.get_by_slug(session, slug, with_children=with_children)
+    if event is None:
+        raise NotFound(f"no event with the slug '{slug}'")
+    return event
+
+
 async def create_event(session: AsyncSession, data: EventCreate, owner: Account) -> Event:
     slug = data.slug or slug_from_tag(data.primary_tag)
     if slug is None:

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backchannel.db.writer import UnitOfWork
 from backchannel.deps import AccountDep, MaybeAccountDep, ServicesDep, SessionDep
 from backchannel.errors import Forbidden, NotFound
-from backchannel.events import repository as events_repo
 from backchannel.events import service as events_service
 from backchannel.events.models import Event, ModerationMode
 from backchannel.kit.query import MAX_ID, PageDep, SourceParam
@@ -53,10 +52,7 @@ class RulesUpdate(BaseModel):
 
 
 async def _event(session: AsyncSession, slug: str) -> Event:
-    event = await events_repo.get_by_slug(session, slug, with_children=False)
-    if event is None:
-        raise NotFound(f"no event with the slug '{slug}'")
-    return event
+    return await events_service.require_event(session, slug)
 
 
 async def _moderated_event(session: AsyncSession, slug: str, account: Account) -> Event:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from backchannel.db.writer import UnitOfWork
 from backchannel.deps import AccountDep, ServicesDep, SessionDep
 from backchannel.errors import Forbidden, NotFound, Unprocessable
-from backchannel.events import repository as events_repo
+from backchannel.events import service as events_service
 from backchannel.events.models import Event
 from backchannel.kit.ids import new_id
 from backchannel.kit.query import PageDep, SourceParam
@@ -80,9 +80,7 @@ async def create_event_post(
 ) -> dict[str, Any]:
     """Write a post into an event: its primary hashtag is added when the text has none
     of the event's tags, so the post also reaches the event everywhere else."""
-    event = await events_repo.get_by_slug(session, slug)
-    if event is None:
-        raise NotFound(f"no event with the slug '{slug}'")
+    event = await events_service.require_event(session, slug, with_children=True)
     event_tags = {t.tag for t in event.tags}
     if not event_tags & set(extract_hashtags(body.status)):
         body = body.model_copy(update={"status": f"{body.status} #{event.primary_tag}"})

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Header, Query, Request
 
 from backchannel.deps import MaybeAccountDep, ServicesDep
 from backchannel.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from backchannel.events import repository as events_repo
 from backchannel.events import service as events_service
 from backchannel.people import repository as people_repo
 from backchannel.people import service as people
@@ -49,9 +48,7 @@ async def resolve(spec: str, services: ServicesDep, viewer: Account | None) -> s
         )
     async with services.sessionmaker() as session:
         if kind in ("wall", "queue"):
-            event = await events_repo.get_by_slug(session, name, with_children=False)
-            if event is None:
-                raise NotFound(f"no event with the slug '{name}'")
+            event = await events_service.require_event(session, name)
             if kind == "wall":
                 return channels.event_wall(event.id)
             if viewer is None:

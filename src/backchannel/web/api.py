@@ -24,10 +24,7 @@ router = APIRouter(tags=["walls"])
 
 
 async def _event(session: AsyncSession, slug: str) -> Event:
-    event = await events_repo.get_by_slug(session, slug, with_children=False)
-    if event is None:
-        raise NotFound(f"no event with the slug '{slug}'")
-    return event
+    return await events_service.require_event(session, slug)
 
 
 def _check_manager(account: Account, event: Event) -> None:
