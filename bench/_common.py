@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -234,3 +234,25 @@ def fmt(value: float | None, digits: int = 1) -> str:
     if value is None:
         return "-"
     return f"{value:,.{digits}f}"
+
+
+def run_and_record(
+    main: Callable[[], Coroutine[Any, Any, dict[str, Any]]], output: Path
+) -> dict[str, Any]:
+    """Run a benchmark's load side on its own core (uvloop where installed), as every
+    benchmark does, and write its JSON result to ``output``."""
+    import asyncio
+    import json
+
+    pin(LOAD_CPU)
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        runner = asyncio.Runner()
+    with runner:
+        result = runner.run(main())
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n")
+    return result

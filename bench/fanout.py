@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import tempfile
@@ -35,7 +34,6 @@ from typing import Any
 
 import httpx
 from _common import (
-    LOAD_CPU,
     PASSWORD,
     RESULTS,
     Server,
@@ -47,8 +45,8 @@ from _common import (
     machine_info,
     now_iso,
     percentile,
-    pin,
     raise_fd_limit,
+    run_and_record,
     self_cpu_seconds,
     server_env,
     wait_idle,
@@ -587,17 +585,7 @@ def main(argv: list[str] | None = None) -> int:
     limit = raise_fd_limit()
     if max(args.clients) + 100 > limit:
         print(f"warning: the fd limit is {limit}; {max(args.clients)} clients may not fit")
-    pin(LOAD_CPU)
-    try:
-        import uvloop
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:
-        runner = asyncio.Runner()
-    with runner:
-        result = runner.run(run(args))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    result = run_and_record(lambda: run(args), args.output)
     print()
     print_table(result["cells"], result["ratios"])
     t = result["targets"]

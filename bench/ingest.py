@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
-    LOAD_CPU,
     PASSWORD,
     RESULTS,
     Server,
@@ -45,9 +44,9 @@ from _common import (
     machine_info,
     now_iso,
     percentile,
-    pin,
     pin_server,
     raise_fd_limit,
+    run_and_record,
     self_cpu_seconds,
     server_env,
     wait_idle,
@@ -558,17 +557,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(asyncio.run(raw_asyncpg(dsn, writers, duration))))
         return 0
     raise_fd_limit()
-    pin(LOAD_CPU)
-    try:
-        import uvloop
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:
-        runner = asyncio.Runner()
-    with runner:
-        result = runner.run(run(args))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    result = run_and_record(lambda: run(args), args.output)
     print()
     print_table(result["results"])
     print(f"wrote {args.output}")

@@ -44,7 +44,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from _common import (
-    LOAD_CPU,
     RESULTS,
     Server,
     backchannel_cmd,
@@ -54,8 +53,8 @@ from _common import (
     machine_info,
     now_iso,
     percentile,
-    pin,
     raise_fd_limit,
+    run_and_record,
     self_cpu_seconds,
     server_env,
     wait_idle,
@@ -1144,17 +1143,7 @@ def main(argv: list[str] | None = None) -> int:
         serve_baseline(args.serve_baseline, args.baseline_db, BASE_URL, args.baseline_asyncio)
         return 0
     raise_fd_limit()
-    pin(LOAD_CPU)
-    try:
-        import uvloop
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:
-        runner = asyncio.Runner()
-    with runner:
-        result = runner.run(run(args))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    result = run_and_record(lambda: run(args), args.output)
     print_report(result)
     print(f"wrote {args.output}")
     return 0
