@@ -14,6 +14,7 @@ from backchannel.deps import AccountDep, MaybeAccountDep, ServicesDep, SessionDe
 from backchannel.errors import Forbidden, NotFound
 from backchannel.events import service as events_service
 from backchannel.events.models import Event, ModerationMode
+from backchannel.kit.pages import Page
 from backchannel.kit.query import MAX_ID, PageDep, SourceParam
 from backchannel.moderation import repository as repo
 from backchannel.moderation import service
@@ -24,6 +25,8 @@ from backchannel.people.models import Account
 from backchannel.posts import repository as posts_repo
 from backchannel.posts.models import Post
 from backchannel.posts.schemas import post_json
+from backchannel.streams import channels
+from backchannel.streams import repository as stream_store
 from backchannel.streams.frames import encode
 
 router = APIRouter(tags=["moderation"])
@@ -102,10 +105,6 @@ async def wall_snapshot(
     limit: Annotated[int, Query(ge=1, le=200)] = 40,
 ) -> dict[str, Any]:
     """What a wall shows right now: pinned posts, the newest posts, frozen or not."""
-    from backchannel.kit.pages import Page
-    from backchannel.streams import channels
-    from backchannel.streams import repository as stream_store
-
     event = await _event(session, slug)
     base = services.settings.public_url()
     # The cursor is read first: anything committed after it comes on the stream.
