@@ -26,6 +26,7 @@ from backchannel.jobs import repository as jobs_repo
 from backchannel.jobs.runner import JobRunner
 from backchannel.jobs.service import JobRegistry
 from backchannel.kit.body_limit import BodyLimit
+from backchannel.kit.http import make_client
 from backchannel.kit.raw_send import SCOPE_KEY as RAW_SEND
 from backchannel.mastodon_api.http import MastodonEdge
 from backchannel.posts.language import warm_up
@@ -68,6 +69,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runner: JobRunner | None = None
         if settings.run_jobs_in_process:
             runner = JobRunner(sessionmaker, registry, extra={"settings": settings})
+        # The one client for remote URLs (SSRF guard, timeouts, User-Agent).
+        http = make_client(
+            public_url=settings.public_url(), allow_private=settings.http_allow_private
+        )
         services = Services(
             settings=settings,
             engine=engine,
@@ -76,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             hub=streams.hub,
             writer=writer,
             wake_jobs=runner.wake if runner else (lambda: None),
-            extra={"streams": streams, "registry": registry},
+            extra={"streams": streams, "registry": registry, "http": http},
         )
         app.state.services = services
         # Load the language model now, off the event loop, not on the first post.
@@ -101,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await streams.stop()
             await writer.stop()
             await broker.stop()
+            await http.aclose()
             await engine.dispose()
 
     app = BackchannelApp(

@@ -57,6 +57,38 @@ class Settings(BaseSettings):
     #: How many writes the ingest writer commits together at most.
     write_batch_size: int = Field(default=256, ge=1)
 
+    # -- remote fetches and connectors ------------------------------------------------
+    #: Let the HTTP client and the connectors reach private, loopback and link-local
+    #: addresses. Off in production (a registered feed URL must not reach your
+    #: database); tests and closed networks turn it on.
+    http_allow_private: bool = False
+    #: The largest body a connector or profile lookup reads from a remote server.
+    http_max_bytes: int = Field(default=5_000_000, ge=1024)
+    #: Run the connectors inside the serve process. With several processes, one of
+    #: them holds a lease and runs them; the others stand by and take over.
+    run_connectors: bool = True
+    #: Jetstream v1 servers, tried in turn when one fails.
+    bluesky_jetstream_urls: list[str] = [
+        "wss://jetstream1.us-east.bsky.network",
+        "wss://jetstream2.us-east.bsky.network",
+        "wss://jetstream1.us-west.bsky.network",
+        "wss://jetstream2.us-west.bsky.network",
+    ]
+    #: Bluesky's public API: profiles (handle, name, avatar) and, with an app
+    #: password, search for backfill.
+    bluesky_api_url: str = "https://public.api.bsky.app"
+    #: Bluesky's API for signing in with an app password (backfill's searchPosts).
+    bluesky_auth_url: str = "https://bsky.social"
+    #: Seconds a Mastodon tag timeline is polled at most once (when no token allows
+    #: streaming); the server's X-RateLimit headers can make it longer.
+    mastodon_poll_seconds: float = Field(default=30.0, ge=0.05)
+    #: Seconds between two polls of a feed (conditional GET, so cheap for both sides).
+    feed_poll_seconds: float = Field(default=600.0, ge=0.05)
+    #: Images on walls come through this server (``/media/…``), at most this big.
+    media_max_bytes: int = Field(default=8_000_000, ge=1024)
+    #: How much the media cache in ``data_dir`` keeps before it forgets the oldest.
+    media_cache_bytes: int = Field(default=500_000_000, ge=1_000_000)
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -1,5 +1,6 @@
 """Imports every model so ``Base.metadata`` is complete (for Alembic and tests)."""
 
+from backchannel.connectors.models import Connector, ConnectorCursor, ConnectorLease
 from backchannel.events.models import Event, EventModerator, EventSession, EventTag
 from backchannel.jobs.models import Job
 from backchannel.mastodon_api import models as mastodon_models  # noqa: F401
@@ -13,6 +14,9 @@ __all__ = [
     "Account",
     "ApiToken",
     "AuditEntry",
+    "Connector",
+    "ConnectorCursor",
+    "ConnectorLease",
     "Event",
     "EventModerator",
     "EventPost",

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backchannel.db.writer import UnitOfWork
 from backchannel.deps import AccountDep, MaybeAccountDep, OrganiserDep, ServicesDep, SessionDep
-from backchannel.errors import Forbidden
 from backchannel.events import repository, service
 from backchannel.events.models import Event
 from backchannel.events.schemas import EventCreate, EventUpdate, event_json
@@ -42,10 +41,7 @@ async def _event(session: AsyncSession, slug: str, *, with_children: bool = True
 async def _managed_event(
     session: AsyncSession, slug: str, account: Account, *, with_children: bool = True
 ) -> Event:
-    event = await _event(session, slug, with_children=with_children)
-    if not service.can_manage(account, event):
-        raise Forbidden("only the event's owner or an admin can do this")
-    return event
+    return await service.require_managed_event(session, slug, account, with_children=with_children)
 
 
 @router.post("/api/events", status_code=201)

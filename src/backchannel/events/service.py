@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backchannel.errors import Conflict, NotFound, Unprocessable
+from backchannel.errors import Conflict, Forbidden, NotFound, Unprocessable
 from backchannel.events import repository
 from backchannel.events.models import Event, EventSession, EventTag, TagKind
 from backchannel.events.schemas import EventCreate, EventUpdate, SessionIn, slug_from_tag
@@ -47,6 +47,24 @@ async def require_event(session: AsyncSession, slug: str, *, with_children: bool
     event = await repository.get_by_slug(session, slug, with_children=with_children)
     if event is None:
         raise NotFound(f"no event with the slug '{slug}'")
+    return event
+
+
+async def require_managed_event(
+    session: AsyncSession, slug: str, account: Account, *, with_children: bool = False
+) -> Event:
+    """``require_event``, and a 403 unless ``account`` may manage it."""
+    event = await require_event(session, slug, with_children=with_children)
+    if not can_manage(account, event):
+        raise Forbidden("only the event's owner or an admin can do this")
+    return event
+
+
+async def require_moderated_event(session: AsyncSession, slug: str, account: Account) -> Event:
+    """``require_event``, and a 403 unless ``account`` may moderate it."""
+    event = await require_event(session, slug)
+    if not await can_moderate(session, account, event):
+        raise Forbidden("only this event's moderators can do this")
     return event
 
 

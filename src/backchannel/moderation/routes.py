@@ -59,10 +59,7 @@ async def _event(session: AsyncSession, slug: str) -> Event:
 
 
 async def _moderated_event(session: AsyncSession, slug: str, account: Account) -> Event:
-    event = await _event(session, slug)
-    if not await events_service.can_moderate(session, account, event):
-        raise Forbidden("only this event's moderators can do this")
-    return event
+    return await events_service.require_moderated_event(session, slug, account)
 
 
 def _item(post: Post, ep: EventPost, base: str) -> dict[str, Any]:
