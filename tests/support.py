@@ -85,5 +85,9 @@ def test_settings(tmp_path: Path, database_url: str, redis_url: str = "", **extr
         base_url=f"http://127.0.0.1:{port}",
         secret_key="test-secret",
         sse_heartbeat_seconds=extra.pop("sse_heartbeat_seconds", 1.0),
+        # The connectors' supervisor reads and writes every few seconds; a live server
+        # shared by a module's tests would race the truncation between them. Tests
+        # of connectors in a live server turn it on.
+        run_connectors=extra.pop("run_connectors", False),
         **extra,
     )

@@ -18,12 +18,15 @@ from starlette.types import Receive, Scope, Send
 from backchannel import __version__
 from backchannel.broker import make_broker
 from backchannel.config import Settings
+from backchannel.connectors.base import CursorStore, RuntimeContext
+from backchannel.connectors.registry import runtime_factories
+from backchannel.connectors.supervisor import Supervisor
 from backchannel.db.engine import engine_for, make_sessionmaker
 from backchannel.db.writer import Writer
 from backchannel.deps import Services
 from backchannel.errors import install_error_handlers
 from backchannel.jobs import repository as jobs_repo
-from backchannel.jobs.runner import JobRunner
+from backchannel.jobs.runner import JobRunner, default_worker_id
 from backchannel.jobs.service import JobRegistry
 from backchannel.kit.body_limit import BodyLimit
 from backchannel.kit.http import make_client
@@ -98,9 +101,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         if runner is not None:
             await runner.start()
+        supervisor = None
+        if settings.run_connectors:
+            supervisor = Supervisor(
+                RuntimeContext(settings, sessionmaker, writer, http, CursorStore(sessionmaker)),
+                runtime_factories(),
+                holder=default_worker_id(),
+                lease_seconds=settings.connectors_lease_seconds,
+            )
+            services.extra["connectors"] = supervisor
+            await supervisor.start()
         try:
             yield
         finally:
+            if supervisor is not None:
+                await supervisor.stop()
             if runner is not None:
                 await runner.stop()
             await streams.stop()
@@ -126,8 +141,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MastodonEdge)  # CORS and rate-limit headers on the Mastodon API
 
+    from backchannel.connectors.routes import router as connectors_router
     from backchannel.events.routes import router as events_router
     from backchannel.mastodon_api.routes import router as mastodon_router
+    from backchannel.media import links as media_links
+    from backchannel.media.routes import router as media_router
     from backchannel.moderation.routes import router as moderation_router
     from backchannel.people.routes import router as people_router
     from backchannel.posts.routes import router as posts_router
@@ -141,9 +159,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         moderation_router,
         streams_router,
         mastodon_router,
+        connectors_router,
         web_router,
+        media_router,
     ):
         app.include_router(router)
+    media_links.register(settings)  # post JSON carries signed /media/ URLs for walls
 
     @app.get("/api/health", tags=["meta"])
     async def health() -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""``backchannel``: serve (the default), demo, migrate, create-user, suspend, token, worker."""
+"""``backchannel``: serve (the default), demo, migrate, create-user, suspend, token, worker,
+connector."""
 
 from __future__ import annotations
 
@@ -300,6 +301,121 @@ def token(username: str, scopes: str, data_dir: Path | None) -> None:
     except AppError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(issued)
+
+
+@cli.group()
+def connector() -> None:
+    """An event's connectors: Bluesky, Mastodon servers, blogs' feeds."""
+
+
+@connector.command("add")
+@click.argument("event")
+@click.argument("kind", type=click.Choice(["bluesky", "mastodon", "feed"]))
+@click.argument("target", required=False)
+@click.option("--token", help="mastodon: a user access token on that server (read:statuses).")
+@click.option(
+    "--match",
+    type=click.Choice(["all", "tagged"]),
+    help="feed: every entry counts (all, the default) or only tagged ones.",
+)
+@click.option("--poll-seconds", type=float, help="Seconds between two polls at least.")
+@data_dir_option
+def connector_add(
+    event: str,
+    kind: str,
+    target: str | None,
+    token: str | None,
+    match: str | None,
+    poll_seconds: float | None,
+    data_dir: Path | None,
+) -> None:
+    """Add a connector to EVENT (its slug). TARGET is the Mastodon server or the feed URL;
+    Bluesky needs none."""
+    from backchannel.connectors import commands
+
+    fields: dict[str, Any] = {"kind": kind}
+    if kind in ("mastodon", "feed"):
+        if not target:
+            raise click.UsageError(f"a {kind} connector needs TARGET (the server or feed URL)")
+        fields["server" if kind == "mastodon" else "url"] = target
+    elif target:
+        raise click.UsageError("a bluesky connector takes no TARGET")
+    for name, value in (("token", token), ("match", match), ("poll_seconds", poll_seconds)):
+        if value is not None:
+            fields[name] = value
+    settings = make_settings(None, None, data_dir)
+    migrate_database(settings)
+    added = run_in_transaction(settings, lambda s: commands.add(s, event, fields))
+    console.print(
+        f"[green]✓[/] added {added['kind']} connector {added['id']} {added['target']}".rstrip()
+        + "; a running server picks it up within seconds"
+    )
+
+
+@connector.command("list")
+@click.argument("event")
+@data_dir_option
+def connector_list(event: str, data_dir: Path | None) -> None:
+    """EVENT's connectors and their health."""
+    from rich.table import Table
+
+    from backchannel.connectors import commands
+
+    settings = make_settings(None, None, data_dir)
+    migrate_database(settings)
+    rows = run_in_transaction(settings, lambda s: commands.listing(s, event))
+    table = Table("id", "kind", "target", "status", "last post", "lag", "last error")
+    for row in rows:
+        health = row["health"]
+        lag = health["lag_seconds"]
+        table.add_row(
+            row["id"],
+            row["kind"],
+            row["target"] or "-",
+            health["status"] if row["enabled"] else "off",
+            health["last_post_at"] or "-",
+            f"{lag:.1f} s" if lag is not None else "-",
+            health["last_error"] or "",
+        )
+    Console().print(table)
+
+
+@connector.command("remove")
+@click.argument("event")
+@click.argument("connector_id", type=int)
+@data_dir_option
+def connector_remove(event: str, connector_id: int, data_dir: Path | None) -> None:
+    """Remove connector CONNECTOR_ID from EVENT (its posts stay)."""
+    from backchannel.connectors import commands
+
+    settings = make_settings(None, None, data_dir)
+    migrate_database(settings)
+    run_in_transaction(settings, lambda s: commands.remove(s, event, connector_id))
+    console.print(f"[green]✓[/] removed connector {connector_id}")
+
+
+@connector.command("import-opml")
+@click.argument("event")
+@click.argument("file", type=click.File("rb"))
+@click.option(
+    "--match",
+    type=click.Choice(["all", "tagged"]),
+    default="all",
+    show_default=True,
+    help="Every entry counts, or only tagged ones.",
+)
+@data_dir_option
+def connector_import_opml(event: str, file: Any, match: str, data_dir: Path | None) -> None:
+    """Register every feed of an OPML FILE (- for stdin) with EVENT."""
+    from backchannel.connectors import commands
+
+    data = file.read()
+    settings = make_settings(None, None, data_dir)
+    migrate_database(settings)
+    result = run_in_transaction(settings, lambda s: commands.import_opml(s, event, data, match))
+    for skipped in result["skipped"]:
+        console.print(f"[yellow]-[/] skipped {skipped['url']}: {skipped['reason']}")
+    console.print(f"[green]✓[/] added {len(result['added'])} feeds")
 
 
 @cli.command()

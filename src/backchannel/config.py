@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     #: Run the connectors inside the serve process. With several processes, one of
     #: them holds a lease and runs them; the others stand by and take over.
     run_connectors: bool = True
+    #: Seconds a process holds the connectors' lease without renewing it; after a
+    #: crash, another process (or the restarted one) takes over after this long.
+    connectors_lease_seconds: float = Field(default=20.0, ge=1.0)
     #: Jetstream v1 servers, tried in turn when one fails.
     bluesky_jetstream_urls: list[str] = [
         "wss://jetstream1.us-east.bsky.network",

@@ -4,6 +4,7 @@ OPML, and fold the enabled ones into the runtimes the supervisor keeps running."
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -33,10 +34,13 @@ FEED_LEAD = timedelta(days=30)
 
 
 class FeedEntry(Protocol):
-    """A feed as an OPML file names it."""
+    """A feed as an OPML file names it (``connectors.opml.OpmlFeed``)."""
 
-    url: str
-    title: str
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
 
 
 def _target_and_config(data: BlueskyIn | MastodonIn | FeedIn) -> tuple[str, dict[str, Any]]:
@@ -119,7 +123,7 @@ def update(connector: Connector, data: ConnectorUpdate) -> Connector:
 
 
 async def import_opml(
-    session: AsyncSession, event: Event, feeds: list[FeedEntry], *, match: str = "all"
+    session: AsyncSession, event: Event, feeds: Sequence[FeedEntry], *, match: str = "all"
 ) -> dict[str, Any]:
     """Add a feed connector for every feed of an OPML file that the event lacks."""
     added: list[Connector] = []

@@ -56,7 +56,8 @@ class Supervisor:
         self._ctx = ctx
         self._factories = factories
         self._holder = holder
-        self._interval = interval
+        # Renew well before the lease runs out.
+        self._interval = min(interval, lease_seconds / 3)
         self._lease_seconds = lease_seconds
         self._running: dict[str, _Running] = {}
         self._wake = asyncio.Event()

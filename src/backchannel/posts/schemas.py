@@ -3,6 +3,7 @@ the native API's body (``PostCreate``), and a post's JSON."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from pydantic import (
 from backchannel.kit.clock import isoformat
 from backchannel.kit.text import without_nul
 from backchannel.kit.urls import safe_url
+from backchannel.media import links as media_links
 from backchannel.people.schemas import AuthorIn
 from backchannel.posts.models import Post, SourceKind, Visibility
 
@@ -123,12 +125,22 @@ class PostEdit(BaseModel):
     language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")] | None = None
 
 
-def media_json(media: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _no_proxy(url: str | None) -> None:
+    return None
+
+
+def media_json(
+    media: list[dict[str, Any]], proxied: Callable[[str | None], str | None] = _no_proxy
+) -> list[dict[str, Any]]:
+    """Media as the original URLs, and ``proxy_url``/``preview_proxy_url`` through
+    this server's ``/media/`` (what walls and pages show; see ``backchannel.media``)."""
     return [
         {
             "type": m.get("type", "image"),
             "url": m.get("url"),
             "preview_url": m.get("preview_url") or m.get("url"),
+            "proxy_url": proxied(m.get("url")),
+            "preview_proxy_url": proxied(m.get("preview_url") or m.get("url")),
             "description": m.get("description") or "",
             "blurhash": m.get("blurhash"),
         }
@@ -139,6 +151,8 @@ def media_json(media: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def post_json(post: Post, base_url: str) -> dict[str, Any]:
     """A post as the native API and the streams show it (built once per post)."""
     author = post.author
+    links = media_links.for_site(base_url)
+    proxied = links.proxied if links is not None else _no_proxy
     return {
         "id": str(post.id),
         "uri": post.source_uri,
@@ -155,7 +169,7 @@ def post_json(post: Post, base_url: str) -> dict[str, Any]:
         "spoiler_text": post.spoiler_text,
         "in_reply_to_uri": post.in_reply_to_uri,
         "reblog_of_uri": post.reblog_of_uri,
-        "media_attachments": media_json(post.media),
+        "media_attachments": media_json(post.media, proxied),
         "mentions": post.mentions,
         "tags": post.tags,
         "account": {
@@ -164,6 +178,7 @@ def post_json(post: Post, base_url: str) -> dict[str, Any]:
             "username": author.username,
             "display_name": author.display_name,
             "avatar": author.avatar_url,
+            "avatar_proxy_url": proxied(author.avatar_url),
             "url": author.profile_url
             or (f"{base_url}/@{author.username}" if author.is_local else None),
             "source": author.source,

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
+from backchannel.connectors import repository as connectors_repo
 from backchannel.db.writer import UnitOfWork
 from backchannel.deps import ServicesDep, SessionDep
 from backchannel.errors import AppError
@@ -123,9 +124,22 @@ async def _edit_page(
         "notice": notice,
         "moderators": await events_repo.list_moderators(session, event.id),
         "walls": await web_repo.walls_of(session, event.id),
+        "sources": await _sources_summary(session, event),
     }
     locale = choose_locale(request, event.languages)
     return render(request, "event_form.html", context, locale=locale, status=status)
+
+
+#: Statuses that ask an organiser to look (the sources page says why).
+_TROUBLE = frozenset({"error", "unauthorized"})
+
+
+async def _sources_summary(session: SessionDep, event: Event) -> dict[str, int]:
+    connectors = await connectors_repo.list_for_event(session, event.id)
+    return {
+        "total": len(connectors),
+        "trouble": sum(1 for c in connectors if c.enabled and c.status in _TROUBLE),
+    }
 
 
 @router.get("/organise/events/{slug}")

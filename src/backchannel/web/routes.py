@@ -12,6 +12,7 @@ from backchannel.web import (
     event_pages,
     login_pages,
     organise_pages,
+    sources_pages,
     wall_pages,
 )
 
@@ -25,5 +26,6 @@ for _module in (
     columns_pages,
     login_pages,
     organise_pages,
+    sources_pages,
 ):
     router.include_router(_module.router)

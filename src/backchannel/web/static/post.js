@@ -14,6 +14,13 @@ export function safeUrl(value) {
   }
 }
 
+// Remote images come through the server's /media/ proxy: the server sends the proxied
+// path beside the original URL (and the original alone only if it proxies nothing).
+function imageSrc(proxied, original) {
+  if (typeof proxied === "string" && proxied.startsWith("/media/")) return proxied;
+  return safeUrl(proxied) || safeUrl(original);
+}
+
 function el(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -41,7 +48,9 @@ export function renderPost(p, opts) {
 
   const head = el("header", "post-head");
   const avatar = el("img", "avatar");
-  avatar.src = safeUrl(account.avatar) || opts.avatar || "";
+  avatar.src = imageSrc(account.avatar_proxy_url, account.avatar) || opts.avatar || "";
+  // An avatar the proxy cannot get shows the default one, not a broken image.
+  if (opts.avatar) avatar.addEventListener("error", () => (avatar.src = opts.avatar), { once: true });
   avatar.alt = "";
   avatar.width = 48;
   avatar.height = 48;
@@ -73,7 +82,7 @@ export function renderPost(p, opts) {
     if (images.length) {
       const media = el("div", "media");
       for (const m of images) {
-        const src = safeUrl(m.preview_url) || safeUrl(m.url);
+        const src = imageSrc(m.preview_proxy_url, m.preview_url) || imageSrc(m.proxy_url, m.url);
         if (!src) continue;
         const figure = el("figure", "medium" + (p.sensitive ? " blurred" : ""));
         const img = el("img");

@@ -1,0 +1,123 @@
+"""The native API for an event's connectors: list them with their health, add,
+change and remove one, and import many feeds from an OPML file."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+
+from backchannel.connectors import repository as repo
+from backchannel.connectors import service
+from backchannel.connectors.opml import parse_opml
+from backchannel.connectors.schemas import ConnectorIn, ConnectorUpdate, connector_json
+from backchannel.db.writer import UnitOfWork
+from backchannel.deps import AccountDep, ServicesDep, SessionDep
+from backchannel.errors import BadRequest, NotFound
+from backchannel.events.service import require_managed_event, require_moderated_event
+
+router = APIRouter(tags=["connectors"])
+
+#: An OPML file of a few thousand feeds is well under this.
+MAX_OPML_BYTES = 1_000_000
+
+
+def _wake(services: Any) -> None:
+    supervisor = services.extra.get("connectors")
+    if supervisor is not None:
+        supervisor.wake()
+
+
+def _connector_id(value: str) -> int:
+    if not value.isdigit() or len(value) > 19:
+        raise NotFound(f"no connector with the id '{value}'")
+    return int(value)
+
+
+@router.get("/api/events/{slug}/connectors")
+async def list_connectors(
+    slug: str, account: AccountDep, session: SessionDep
+) -> list[dict[str, Any]]:
+    """Every connector of the event with its health; for its moderators."""
+    event = await require_moderated_event(session, slug, account)
+    return [connector_json(c) for c in await repo.list_for_event(session, event.id)]
+
+
+@router.post("/api/events/{slug}/connectors", status_code=201)
+async def add_connector(
+    slug: str, body: ConnectorIn, account: AccountDep, services: ServicesDep
+) -> dict[str, Any]:
+    async def write(uow: UnitOfWork) -> dict[str, Any]:
+        event = await require_managed_event(uow.session, slug, account)
+        uow.after_commit.append(lambda: _wake(services))
+        return connector_json(await service.create(uow.session, event, body))
+
+    return await services.writer.submit(write)
+
+
+@router.patch("/api/events/{slug}/connectors/{connector_id}")
+async def change_connector(
+    slug: str, connector_id: str, body: ConnectorUpdate, account: AccountDep, services: ServicesDep
+) -> dict[str, Any]:
+    wanted = _connector_id(connector_id)
+
+    async def write(uow: UnitOfWork) -> dict[str, Any]:
+        event = await require_managed_event(uow.session, slug, account)
+        connector = await repo.get(uow.session, event.id, wanted)
+        if connector is None:
+            raise NotFound(f"no connector with the id '{connector_id}' in this event")
+        service.update(connector, body)
+        uow.after_commit.append(lambda: _wake(services))
+        await uow.session.flush()
+        return connector_json(connector)
+
+    return await services.writer.submit(write)
+
+
+@router.delete("/api/events/{slug}/connectors/{connector_id}", status_code=204)
+async def remove_connector(
+    slug: str, connector_id: str, account: AccountDep, services: ServicesDep
+) -> Response:
+    wanted = _connector_id(connector_id)
+
+    async def write(uow: UnitOfWork) -> None:
+        event = await require_managed_event(uow.session, slug, account)
+        connector = await repo.get(uow.session, event.id, wanted)
+        if connector is None:
+            raise NotFound(f"no connector with the id '{connector_id}' in this event")
+        await uow.session.delete(connector)
+        uow.after_commit.append(lambda: _wake(services))
+
+    await services.writer.submit(write)
+    return Response(status_code=204)
+
+
+@router.post("/api/events/{slug}/connectors/opml", status_code=201)
+async def import_opml(
+    slug: str,
+    request: Request,
+    account: AccountDep,
+    services: ServicesDep,
+    match: Annotated[Literal["all", "tagged"], Query()] = "all",
+) -> dict[str, Any]:
+    """Register every feed of an OPML file (the request body) with the event."""
+    body = await request.body()
+    if not body.strip():
+        raise BadRequest("send the OPML file as the request body")
+    if len(body) > MAX_OPML_BYTES:
+        raise BadRequest(f"an OPML file may have at most {MAX_OPML_BYTES} bytes")
+    try:
+        feeds = parse_opml(body)
+    except ValueError as exc:
+        raise BadRequest(f"not a usable OPML file: {exc}") from exc
+
+    async def write(uow: UnitOfWork) -> dict[str, Any]:
+        event = await require_managed_event(uow.session, slug, account)
+        result = await service.import_opml(uow.session, event, feeds, match=match)
+        uow.after_commit.append(lambda: _wake(services))
+        return {
+            "added": [connector_json(c) for c in result["added"]],
+            "skipped": result["skipped"],
+        }
+
+    return await services.writer.submit(write)
