@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
@@ -85,20 +85,6 @@ async def running(
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
-
-
-async def until(check: Callable[[], Awaitable[bool] | bool], timeout: float = 10.0) -> None:
-    """Poll ``check`` until it holds; fail at the deadline."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.02)
 
 
 async def stored_posts(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, Post]:

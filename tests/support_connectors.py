@@ -3,7 +3,9 @@ writer and broker, the guarded HTTP client allowed onto 127.0.0.1), and events."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -84,3 +86,19 @@ async def make_event(
 async def count_posts(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
     async with sessionmaker() as session:
         return int(await session.scalar(select(func.count()).select_from(Post)) or 0)
+
+
+async def eventually(
+    condition: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, what: str = ""
+) -> None:
+    """Wait for ``condition`` (a plain or an async check) up to a deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or 'a condition'}")
+        await asyncio.sleep(0.02)

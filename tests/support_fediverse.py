@@ -16,7 +16,7 @@ import contextlib
 import copy
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -401,22 +401,6 @@ async def serve_fake(first_id: int = FIRST_ID) -> AsyncIterator[FakeMastodon]:
         fake.drop_streams()
         server.should_exit = True
         await asyncio.wait_for(task, 10)
-
-
-async def eventually(
-    condition: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, what: str = ""
-) -> None:
-    """Wait for ``condition`` (a plain or an async check) up to a deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or 'a condition'}")
-        await asyncio.sleep(0.02)
 
 
 def spec_for(fake: FakeMastodon, tags: Iterable[str] = ("fedicamp",), **options: Any) -> Spec:

@@ -25,9 +25,9 @@ from support_bluesky import (
     spec,
     stored_posts,
     tombstones,
-    until,
 )
 from support_connectors import FIXTURES, make_event
+from support_connectors import eventually as until
 from support_jetstream import (
     FakeBlueskyAPI,
     JetstreamServer,

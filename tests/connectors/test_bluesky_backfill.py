@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backchannel.connectors.base import Health, RuntimeContext
 from backchannel.connectors.bluesky_backfill import BackfillError, backfill, backfill_key
-from support_bluesky import bluesky_context, did, running, spec, stored_posts, until
+from support_bluesky import bluesky_context, did, running, spec, stored_posts
+from support_connectors import eventually as until
 from support_connectors import make_event
 from support_jetstream import FakeBlueskyAPI, JetstreamServer, profile_view
 

@@ -20,8 +20,8 @@ from support_bluesky import (
     running,
     spec,
     stored_posts,
-    until,
 )
+from support_connectors import eventually as until
 from support_connectors import make_event
 from support_jetstream import FakeBlueskyAPI, JetstreamServer, post_event, profile_view
 
@@ -142,3 +142,28 @@ async def test_no_unauthenticated_authors_are_opted_out_and_hidden(
         f"at://{shy}/{POST}/s2": "hidden",
         f"at://{open_}/{POST}/o": "approved",
     }
+
+
+async def test_authors_stored_during_an_outage_are_updated_when_it_ends(
+    sessionmaker: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    bob = did(2)
+    api = FakeBlueskyAPI()
+    api.down = True
+    t = now_us()
+    async with JetstreamServer() as server:
+        async with bluesky_context(sessionmaker, tmp_path, api, [server.url]) as ctx:
+            await make_event(ctx.writer, "dk2026")
+            async with running(ctx, spec("dk2026")) as runtime:
+                runtime.profiles.retry_first = 0.2
+                await server.publish(post_event(bob, "b1", "#dk2026 hi", time_us=t))
+                await until(lambda: runtime.health.counts["created"] == 1)
+                api.profiles[bob] = profile_view(bob, "bob.bsky.social", "Bob")
+                api.down = False
+
+                async def renamed() -> bool:
+                    posts = await stored_posts(sessionmaker)
+                    author = posts[f"at://{bob}/{POST}/b1"].author
+                    return (author.acct, author.display_name) == ("bob.bsky.social@bsky.app", "Bob")
+
+                await until(renamed)

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backchannel.connectors.base import RuntimeContext
 from backchannel.connectors.bluesky import CURSOR_KEY, REWIND_US
 from backchannel.connectors.models import ConnectorStatus
-from support_bluesky import bluesky_context, did, now_us, running, spec, stored_posts, until
+from support_bluesky import bluesky_context, did, now_us, running, spec, stored_posts
+from support_connectors import eventually as until
 from support_connectors import make_event
 from support_jetstream import FakeBlueskyAPI, JetstreamServer, post_event
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -27,6 +27,7 @@ from backchannel.posts.models import Post
 from backchannel.posts.schemas import PostIn
 from backchannel.posts.service import IngestResult
 from support_connectors import count_posts, make_event, runtime_context
+from support_connectors import eventually as until
 from support_feeds import ATOM, JSON_FEED, RSS, FeedServer, feed_server
 
 DATA = Path(__file__).parent.parent / "data" / "feeds"
@@ -64,19 +65,6 @@ def feed_spec(url: str, tags: set[str], **options: Any) -> Spec:
         tags=frozenset(tags),
         options=options,
     )
-
-
-async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.02)
 
 
 @asynccontextmanager

@@ -17,8 +17,8 @@ from backchannel.connectors.models import ConnectorStatus
 from backchannel.moderation.models import EventPost
 from backchannel.people.models import Account
 from backchannel.posts.models import Post
-from support_connectors import count_posts, make_event, runtime_context
-from support_fediverse import FakeMastodon, eventually, running, sample, serve_fake, spec_for
+from support_connectors import count_posts, eventually, make_event, runtime_context
+from support_fediverse import FakeMastodon, running, sample, serve_fake, spec_for
 
 Sessions = async_sessionmaker[AsyncSession]
 

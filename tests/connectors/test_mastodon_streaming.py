@@ -18,12 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backchannel.connectors.mastodon import MastodonRuntime
 from backchannel.connectors.models import ConnectorStatus
 from backchannel.posts.models import Post
-from support_connectors import count_posts, make_event, runtime_context
+from support_connectors import count_posts, eventually, make_event, runtime_context
 from support_fediverse import (
     APP_TOKEN,
     USER_TOKEN,
     FakeMastodon,
-    eventually,
     running,
     sample,
     serve_fake,

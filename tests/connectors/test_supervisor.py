@@ -4,7 +4,6 @@ reports their health, and lets only one process of several run them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from backchannel.connectors.supervisor import Supervisor
 from backchannel.db.writer import UnitOfWork
 from backchannel.events.models import Event
 from backchannel.kit.clock import utcnow
+from support_connectors import eventually as until
 from support_connectors import make_event, runtime_context
 
 
@@ -47,14 +47,6 @@ class FakeRuntime(Runtime):
 
 
 FACTORIES = {kind: FakeRuntime for kind in ("bluesky", "mastodon", "feed")}
-
-
-async def until(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.05)
 
 
 async def add(ctx: RuntimeContext, event: Event, data: BlueskyIn | MastodonIn | FeedIn) -> int:

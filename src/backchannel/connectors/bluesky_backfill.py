@@ -35,7 +35,7 @@ from backchannel.connectors.jetstream import (
     valid_rkey,
 )
 from backchannel.kit.clock import isoformat, utcnow
-from backchannel.kit.http import TooLarge, fetch
+from backchannel.kit.http import fetch
 from backchannel.posts.schemas import PostIn
 
 log = logging.getLogger(__name__)
@@ -56,29 +56,15 @@ def backfill_key(identifier: str, since: str, tags: Iterable[str]) -> str:
     return f"bluesky:backfill:{identifier[:200]}:{digest}"
 
 
-async def _post_json(
-    client: httpx.AsyncClient, url: str, body: dict[str, Any], *, max_bytes: int
-) -> tuple[int, bytes]:
-    # kit.http.fetch sends no body; this is its size-limited read for one small POST.
-    async with client.stream("POST", url, json=body) as response:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
-                raise TooLarge(f"{url} answered more than {max_bytes} bytes")
-            chunks.append(chunk)
-        return response.status_code, b"".join(chunks)
-
-
 async def _sign_in(ctx: RuntimeContext, identifier: str, app_password: str) -> str:
     url = ctx.settings.bluesky_auth_url.rstrip("/") + "/xrpc/com.atproto.server.createSession"
-    status, body = await _post_json(
+    answer = await fetch(
         ctx.http,
         url,
-        {"identifier": identifier, "password": app_password},
+        json={"identifier": identifier, "password": app_password},
         max_bytes=ctx.settings.http_max_bytes,
     )
+    status, body = answer.status_code, answer.content
     if status != 200:
         raise BackfillError(
             f"signing in as {identifier} failed ({status}): check the handle and app password"

@@ -10,7 +10,12 @@ from fastapi import APIRouter, Query, Request, Response
 from backchannel.connectors import repository as repo
 from backchannel.connectors import service
 from backchannel.connectors.opml import parse_opml
-from backchannel.connectors.schemas import ConnectorIn, ConnectorUpdate, connector_json
+from backchannel.connectors.schemas import (
+    ConnectorIn,
+    ConnectorUpdate,
+    connector_json,
+    parse_connector_id,
+)
 from backchannel.db.writer import UnitOfWork
 from backchannel.deps import AccountDep, ServicesDep, SessionDep
 from backchannel.errors import BadRequest, NotFound
@@ -26,12 +31,6 @@ def _wake(services: Any) -> None:
     supervisor = services.extra.get("connectors")
     if supervisor is not None:
         supervisor.wake()
-
-
-def _connector_id(value: str) -> int:
-    if not value.isdigit() or len(value) > 19:
-        raise NotFound(f"no connector with the id '{value}'")
-    return int(value)
 
 
 @router.get("/api/events/{slug}/connectors")
@@ -59,7 +58,7 @@ async def add_connector(
 async def change_connector(
     slug: str, connector_id: str, body: ConnectorUpdate, account: AccountDep, services: ServicesDep
 ) -> dict[str, Any]:
-    wanted = _connector_id(connector_id)
+    wanted = parse_connector_id(connector_id)
 
     async def write(uow: UnitOfWork) -> dict[str, Any]:
         event = await require_managed_event(uow.session, slug, account)
@@ -78,7 +77,7 @@ async def change_connector(
 async def remove_connector(
     slug: str, connector_id: str, account: AccountDep, services: ServicesDep
 ) -> Response:
-    wanted = _connector_id(connector_id)
+    wanted = parse_connector_id(connector_id)
 
     async def write(uow: UnitOfWork) -> None:
         event = await require_managed_event(uow.session, slug, account)

@@ -9,11 +9,19 @@ import httpx
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from backchannel.connectors.models import Connector
+from backchannel.errors import NotFound
 from backchannel.kit.clock import isoformat
 from backchannel.kit.urls import safe_url
 
 MAX_URL = 2048
 Secret = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
+
+
+def parse_connector_id(value: str) -> int:
+    """A connector's id from a URL path; anything else is a 404 (not a 422)."""
+    if not value.isdigit() or len(value) > 19:
+        raise NotFound(f"no connector with the id '{value}'")
+    return int(value)
 
 
 def server_url(value: str) -> str:

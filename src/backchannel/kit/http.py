@@ -19,6 +19,7 @@ import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -127,10 +128,12 @@ async def fetch(
     *,
     max_bytes: int,
     headers: dict[str, str] | None = None,
-    method: str = "GET",
+    json: Any = None,
 ) -> Fetched:
-    """Fetch ``url`` and read at most ``max_bytes`` of its body (``TooLarge`` beyond)."""
-    async with client.stream(method, url, headers=headers) as response:
+    """GET ``url`` (POST ``json`` when given) and read at most ``max_bytes`` of the
+    answer (``TooLarge`` beyond)."""
+    method = "GET" if json is None else "POST"
+    async with client.stream(method, url, headers=headers, json=json) as response:
         declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
             raise TooLarge(f"{url} is {declared} bytes, more than {max_bytes}")

@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from backchannel.connectors import repository as connectors_repo
 from backchannel.connectors import service as connectors_service
 from backchannel.connectors.opml import MAX_OPML_BYTES, parse_opml
+from backchannel.connectors.schemas import parse_connector_id
 from backchannel.db.writer import UnitOfWork
 from backchannel.deps import Services, ServicesDep, SessionDep
 from backchannel.errors import AppError, NotFound
@@ -246,12 +247,6 @@ async def import_opml(
     return await _apply(slug, request, services, session, account, prepare)
 
 
-def _connector_id(value: str) -> int:
-    if not value.isdigit() or len(value) > 19:
-        raise NotFound(f"no connector with the id '{value}'")
-    return int(value)
-
-
 @router.post("/organise/events/{slug}/sources/{connector_id}")
 async def change_source(
     slug: str,
@@ -262,7 +257,7 @@ async def change_source(
     account: PageAccount,
 ) -> Response:
     async def prepare(form: FormData) -> Write:
-        wanted = _connector_id(connector_id)
+        wanted = parse_connector_id(connector_id)
         remove = forms.text(form, "remove") == "1"
         body = None if remove else source_forms.update_body(form)
 
