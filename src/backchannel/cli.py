@@ -357,27 +357,28 @@ def connector_add(
 @data_dir_option
 def connector_list(event: str, data_dir: Path | None) -> None:
     """EVENT's connectors and their health."""
-    from rich.table import Table
-
     from backchannel.connectors import commands
 
     settings = make_settings(None, None, data_dir)
     migrate_database(settings)
     rows = run_in_transaction(settings, lambda s: commands.listing(s, event))
-    table = Table("id", "kind", "target", "status", "last post", "lag", "last error")
+    out = Console(highlight=False)
+    if not rows:
+        out.print(f"'{event}' has no connectors yet: backchannel connector add {event} …")
     for row in rows:
         health = row["health"]
+        status = health["status"] if row["enabled"] else "off"
+        out.print(f"[bold]{row['id']}[/]  {row['kind']}  {row['target'] or ''}  ({status})")
         lag = health["lag_seconds"]
-        table.add_row(
-            row["id"],
-            row["kind"],
-            row["target"] or "-",
-            health["status"] if row["enabled"] else "off",
-            health["last_post_at"] or "-",
-            f"{lag:.1f} s" if lag is not None else "-",
-            health["last_error"] or "",
+        counts = health["counts"]
+        out.print(
+            f"    last post: {health['last_post_at'] or '-'}"
+            f"   lag: {f'{lag:.1f} s' if lag is not None else '-'}"
+            f"   kept {counts.get('kept', 0)} · dropped {counts.get('dropped', 0)}"
+            f" · malformed {counts.get('malformed', 0)}"
         )
-    Console().print(table)
+        if health["last_error"]:
+            out.print(f"    last error ({health['last_error_at']}): {health['last_error']}")
 
 
 @connector.command("remove")

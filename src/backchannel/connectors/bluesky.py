@@ -1,7 +1,8 @@
 """The Bluesky connector: one Jetstream v1 connection for every event that wants Bluesky.
 
-The stream carries every post on the network (a few hundred events a second, peaks
-several times that); a handful carry an event's tags. So the receive loop is lean:
+The stream carries every post on the network (25–40 a second, peaks several times that,
+and tens of thousands a second while catching up after a restart); a handful carry an
+event's tags. So the receive loop is lean:
 one ``orjson.loads`` and a look at the record's facets per event, no model, no
 database, no profile lookup for what is dropped. What is kept becomes an *op* that runs
 as a task of its own: profile lookup, ``PostIn``, the door. Ops of one at-URI run in
@@ -25,6 +26,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import orjson
 from pydantic import ValidationError
 from websockets.asyncio.client import connect
@@ -43,7 +45,10 @@ from backchannel.connectors.jetstream import (
     valid_rkey,
 )
 from backchannel.connectors.models import ConnectorStatus
-from backchannel.kit.http import UnsafeURL, check_url, user_agent
+from backchannel.db.writer import UnitOfWork
+from backchannel.kit.http import check_url, user_agent
+from backchannel.people import service as people
+from backchannel.people.schemas import AuthorIn
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +68,17 @@ MAX_FRAME_BYTES = 4 * 1024 * 1024
 DRAIN_SECONDS = 10.0
 
 # What a broken connection raises; the runtime reconnects on each.
-_CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, UnsafeURL, InvalidURI)
+_CONNECTION_ERRORS = (
+    OSError,
+    TimeoutError,
+    WebSocketException,
+    InvalidURI,
+    httpx.TransportError,  # check_url: UnsafeURL, or a name that does not resolve
+)
+
+
+async def _update_author(author: AuthorIn, uow: UnitOfWork) -> None:
+    await people.upsert_remote_author(uow.session, author)
 
 
 class WriteFailed(Exception):
@@ -295,7 +310,6 @@ class BlueskyRuntime(Runtime):
         if not valid_did(did) or not valid_rkey(rkey):
             self._counts["malformed"] += 1
             return None
-        assert isinstance(did, str) and isinstance(rkey, str)
         if not check:
             self._counts["kept"] += 1
         return _Op(at_uri(did, rkey), did, rkey, time_us, record, edited, check)
@@ -370,7 +384,6 @@ class BlueskyRuntime(Runtime):
         result = await self.sink.post(data)
         if result is not None and result.outcome in ("created", "updated", "unchanged"):
             self.stored.add(op.uri)
-        self.health.seen(seen_at)
 
     async def _recover(self) -> None:
         """After a failed write: let the other writes end; resume before the failure."""
@@ -401,12 +414,16 @@ class BlueskyRuntime(Runtime):
         self._written = position
 
     async def _cursor_loop(self) -> None:
+        """Save the cursor about once a second; also bring authors stored while the
+        profile API was away up to date once it answers again."""
         while True:
             await asyncio.sleep(self.cursor_every)
             try:
                 await self._save_cursor()
+                for author in await self.profiles.resolved():
+                    await self.ctx.writer.submit(partial(_update_author, author))
             except Exception as exc:  # the database is away; the next round retries
-                log.warning("Jetstream: saving the cursor failed: %s", exc)
+                log.warning("Jetstream: cursor or author update failed: %s", exc)
 
     async def _finish(self) -> None:
         """On stop: let the writes under way commit, then save the cursor."""

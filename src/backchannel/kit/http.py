@@ -58,7 +58,8 @@ async def check_host(host: str, port: int | None, *, allow_private: bool) -> Non
         try:
             infos = await loop.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
         except OSError as exc:
-            raise UnsafeURL(f"cannot resolve {host}: {exc}") from exc
+            # Not unsafe, just unknown (or DNS is down): an ordinary connection error.
+            raise httpx.ConnectError(f"cannot resolve {host}: {exc}") from exc
         addresses = [str(info[4][0]) for info in infos]
     for address in addresses:
         if not _is_public(address):
