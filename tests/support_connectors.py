@@ -51,7 +51,7 @@ async def runtime_context(
     await writer.start()
     http = make_client(public_url=config.public_url(), allow_private=True)
     try:
-        yield RuntimeContext(config, sessionmaker, writer, http, CursorStore(sessionmaker))
+        yield RuntimeContext(config, sessionmaker, writer, http, CursorStore(sessionmaker, writer))
     finally:
         await http.aclose()
         await writer.stop()

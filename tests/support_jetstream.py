@@ -8,6 +8,10 @@ sent). It replays a list of events as text frames and then waits for more, so a 
 can ``publish`` events "live". Tests can make it refuse handshakes or cut a connection
 after a number of frames, as a failing host would.
 
+Beside it: builders for Jetstream events (``post_event``, ``delete_event``) and
+``FakeBlueskyAPI``, Bluesky's HTTP API (profiles, sign-in, search) as an
+``httpx.MockTransport`` handler.
+
 Run as a script it serves a JSON-lines file (the benchmark's server process)::
 
     python tests/support_jetstream.py --port 6008 --file events.jsonl

@@ -104,7 +104,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         supervisor = None
         if settings.run_connectors:
             supervisor = Supervisor(
-                RuntimeContext(settings, sessionmaker, writer, http, CursorStore(sessionmaker)),
+                RuntimeContext(
+                    settings, sessionmaker, writer, http, CursorStore(sessionmaker, writer)
+                ),
                 runtime_factories(),
                 holder=default_worker_id(),
                 lease_seconds=settings.connectors_lease_seconds,

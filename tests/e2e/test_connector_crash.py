@@ -40,7 +40,7 @@ def replay(run: str, tag: str) -> tuple[list[dict[str, Any]], dict[str, str], se
     final: dict[str, str] = {}
     deleted: set[str] = set()
     later: list[tuple[int, dict[str, Any]]] = []  # (position, event) to put in later
-    t = int(time.time() * 1_000_000) - 3_600_000_000
+    t = int(time.time() * 1_000_000)
     for i in range(MATCHING):
         did = f"did:plc:{run}{i % 40:04d}"
         rkey = f"3k{run}{i:06d}"
@@ -67,7 +67,7 @@ def replay(run: str, tag: str) -> tuple[list[dict[str, Any]], dict[str, str], se
     for position, event in sorted(later, key=lambda pair: pair[0], reverse=True):
         events.insert(min(position, len(events)), event)
     # Stream time: increasing, but every 50th event goes back 3 ms, as Jetstream's does.
-    t = int(time.time() * 1_000_000) - 3_600_000_000
+    t = int(time.time() * 1_000_000)
     for n, event in enumerate(events):
         t += STEP_US
         event["time_us"] = t - (3_000 if n % 50 == 49 else 0)
@@ -96,6 +96,15 @@ async def test_sigkill_mid_replay_then_restart_stores_each_post_once(
     tag = f"crash{run}"
     events, final, deleted = replay(run, tag)
     data = tmp_path / "data"
+    # The PostgreSQL test database is shared with other modules: start from no cursor
+    # and no lease, as a fresh install would.
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM connector_cursors"))
+            await conn.execute(text("DELETE FROM connector_leases"))
+    finally:
+        await engine.dispose()
     async with JetstreamServer(events) as jetstream:
         env = process_env(
             database_url=database_url,

@@ -128,11 +128,15 @@ class Sink:
 
 
 class CursorStore:
-    """Cursors by key. ``set`` commits at once: call it only after the posts before
-    the cursor are committed (``Sink`` calls return after their commit)."""
+    """Cursors by key. ``set`` commits through the writer: call it only after the
+    posts before the cursor are committed (``Sink`` calls return after their commit).
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    Going through the writer (not a session of its own) matters on SQLite: a second
+    writing connection would meet the writer's lock and fail with "database is locked"."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], writer: Writer) -> None:
         self._sessionmaker = sessionmaker
+        self._writer = writer
 
     async def get(self, key: str) -> str | None:
         async with self._sessionmaker() as session:
@@ -141,13 +145,15 @@ class CursorStore:
             )
 
     async def set(self, key: str, value: str) -> None:
-        async with self._sessionmaker() as session, session.begin():
-            row = await session.get(ConnectorCursor, key)
+        async def write(uow: UnitOfWork) -> None:
+            row = await uow.session.get(ConnectorCursor, key)
             if row is None:
-                session.add(ConnectorCursor(key=key, value=value, updated_at=utcnow()))
+                uow.session.add(ConnectorCursor(key=key, value=value, updated_at=utcnow()))
             else:
                 row.value = value
                 row.updated_at = utcnow()
+
+        await self._writer.submit(write)
 
 
 @dataclass

@@ -73,7 +73,9 @@ _CONNECTION_ERRORS = (
     TimeoutError,
     WebSocketException,
     InvalidURI,
-    httpx.TransportError,  # check_url: UnsafeURL, or a name that does not resolve
+    # check_url: UnsafeURL (a RequestError: scheme or address refused), or a name
+    # that does not resolve (ConnectError, a TransportError).
+    httpx.RequestError,
 )
 
 

@@ -145,7 +145,11 @@ class ProfileDirectory:
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._down_until = 0.0
-        self._retry_in = RETRY_FIRST
+        #: The first pause after a failure (seconds); doubled while failures go on.
+        self.retry_first = RETRY_FIRST
+        self._retry_in: float | None = None
+        #: Authors stored while the API was away, to be looked up when it is back.
+        self._unresolved: set[str] = set()
         #: API calls made (for health and tests).
         self.calls = 0
 
@@ -166,12 +170,36 @@ class ProfileDirectory:
                 return author_from_profile(profile)
             except ValidationError as exc:  # a handle AuthorIn cannot take
                 log.info("profile of %s not usable: %s", did, exc)
+        elif self._is_down() and len(self._unresolved) < MAX_CACHED:
+            self._unresolved.add(did)
         if self._sessionmaker is not None:
             async with self._sessionmaker() as session:
                 account = await people_repo.get_by_actor_uri(session, did)
             if account is not None:
                 return _author_from_account(account)
         return author_from_did(did)
+
+    async def resolved(self) -> list[AuthorIn]:
+        """Authors stored while the API was away whose profiles it gives now (a batch
+        at a time; call again for more)."""
+        if not self._unresolved or self._is_down():
+            return []
+        batch = list(self._unresolved)[:BATCH]
+        profiles = await asyncio.gather(*(self.lookup(did) for did in batch))
+        if self._is_down():
+            return []  # still away: keep them for the next time
+        self._unresolved.difference_update(batch)
+        authors: list[AuthorIn] = []
+        for profile in profiles:
+            if profile is not None:
+                try:
+                    authors.append(author_from_profile(profile))
+                except ValidationError:
+                    continue
+        return authors
+
+    def _is_down(self) -> bool:
+        return time.monotonic() < self._down_until
 
     async def lookup(self, did: str) -> Profile | None:
         """The profile of ``did``; None if unknown or the API is unreachable."""
@@ -224,9 +252,10 @@ class ProfileDirectory:
         try:
             found = await self._fetch(dids)
         except (ProfileUnavailable, httpx.HTTPError) as exc:
-            self._down_until = time.monotonic() + self._retry_in
-            log.warning("Bluesky profiles unavailable (retry in %.0f s): %s", self._retry_in, exc)
-            self._retry_in = min(RETRY_CAP, self._retry_in * 2)
+            pause = self._retry_in or self.retry_first
+            self._down_until = time.monotonic() + pause
+            log.warning("Bluesky profiles unavailable (retry in %.0f s): %s", pause, exc)
+            self._retry_in = min(RETRY_CAP, pause * 2)
             for did in dids:
                 self._settle(did, exc=ProfileUnavailable(str(exc)))
             return
@@ -234,7 +263,7 @@ class ProfileDirectory:
             for did in dids:
                 self._settle(did, exc=ProfileUnavailable("lookup cancelled"))
             raise
-        self._retry_in = RETRY_FIRST
+        self._retry_in = None
         for did in dids:
             profile = found.get(did)
             self._store(did, profile, TTL if profile is not None else MISSING_TTL)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from backchannel.people.schemas import AuthorIn
 from backchannel.posts.hashtags import _LATIN_FOLDS, extract_hashtags, normalize_tag
@@ -46,11 +46,11 @@ _FOLD_TABLE = str.maketrans(_LATIN_FOLDS)
 _FOLDABLE_RE = re.compile(f"[{''.join(_LATIN_FOLDS)}]")
 
 
-def valid_did(value: object) -> bool:
+def valid_did(value: object) -> TypeGuard[str]:
     return type(value) is str and _DID_RE.fullmatch(value) is not None
 
 
-def valid_rkey(value: object) -> bool:
+def valid_rkey(value: object) -> TypeGuard[str]:
     return type(value) is str and value not in (".", "..") and _RKEY_RE.fullmatch(value) is not None
 
 
