@@ -136,10 +136,12 @@ async def test_sigkill_mid_replay_then_restart_stores_each_post_once(
                 assert response.status_code == 201, response.text
 
             # Kill it once a third of the posts are in: mid-replay, writes in flight.
-            deadline = time.monotonic() + 120
-            while len(await stored(database_url, run)) < MATCHING // 3:
+            deadline = time.monotonic() + 180
+            while (count := len(await stored(database_url, run))) < MATCHING // 3:
                 assert server.popen.poll() is None, server.output()
-                assert time.monotonic() < deadline, "the connector did not store posts"
+                assert time.monotonic() < deadline, (
+                    f"the connector stored {count} posts in 180 s:\n{server.output()[-3000:]}"
+                )
                 await asyncio.sleep(0.05)
             os.kill(server.popen.pid, signal.SIGKILL)
             server.popen.wait(timeout=10)
@@ -157,7 +159,7 @@ async def test_sigkill_mid_replay_then_restart_stores_each_post_once(
                     stale = [u for u in final if u in now_stored and now_stored[u] != final[u]]
                     raise AssertionError(
                         f"after the restart: {len(missing)} missing, {len(extra)} that should "
-                        f"be deleted, {len(stale)} without their edit"
+                        f"be deleted, {len(stale)} without their edit\n" + server.output()[-3000:]
                     )
                 await asyncio.sleep(0.2)
 
