@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backchannel.db.writer import UnitOfWork
 from backchannel.deps import ServicesDep, SessionDep
 from backchannel.errors import NotFound, Unprocessable
-from backchannel.mastodon_api import params
+from backchannel.mastodon_api import params, status_rows
 from backchannel.mastodon_api import post_queries as queries
 from backchannel.mastodon_api import repository as repo
 from backchannel.mastodon_api.access import NOT_FOUND, visibilities_for
@@ -21,7 +21,13 @@ from backchannel.mastodon_api.auth import (
     UserWriteFollows,
     account_of,
 )
-from backchannel.mastodon_api.entities import Renderer, credential_account, relationship, tag_entity
+from backchannel.mastodon_api.entities import (
+    Renderer,
+    credential_account,
+    page_statuses,
+    relationship,
+    tag_entity,
+)
 from backchannel.mastodon_api.http import JSON, paged
 from backchannel.people import repository as people_repo
 from backchannel.people import service as people
@@ -91,8 +97,10 @@ async def statuses(
     if p.flag("pinned"):
         return JSON([])
     tagged = normalize_tag(p.text("tagged", max_length=300) or "") if p.has("tagged") else None
-    posts = await queries.account_statuses(
-        session,
+    viewer = caller.account.id if caller.account is not None else None
+    # The timelines' fast path (one statement, rows to JSON) on the session's connection.
+    conn = await session.connection()
+    query = queries.account_query(
         account.id,
         await visibilities_for(session, caller.account, account.id),
         p.page(),
@@ -100,9 +108,11 @@ async def statuses(
         exclude_replies=p.flag("exclude_replies"),
         exclude_reblogs=p.flag("exclude_reblogs"),
         tagged=tagged,
+        viewer_id=viewer,
     )
-    renderer = Renderer(session, services.settings.public_url(), caller.account)
-    return paged(request, await renderer.statuses(posts), [x.id for x in posts])
+    page = await status_rows.read_page_on(conn, query)
+    statuses = page_statuses(page, services.settings.public_url())
+    return paged(request, statuses, [r.id for r in page.rows])
 
 
 async def _follow(services: ServicesDep, me: Account, account_id: str, on: bool) -> JSON:

@@ -1,27 +1,52 @@
 """Mastodon's entities (Status, Account, Tag, Relationship) built from our rows.
 
-A ``Renderer`` turns a page of posts into Status JSON with a fixed number of queries
-(counters, reblogged originals, reply parents, mentions, the viewer's marks), whatever
-the page's length.
+Every Status is written by one class, ``StatusWriter``, from ``StatusRow``s
+(``status_rows``): the timelines read those rows straight from one statement
+(``page_statuses``); single statuses and streams turn ORM posts into the same rows
+(``Renderer``), with a fixed number of queries (counters, reblogged originals, reply
+parents, mentions, the viewer's marks) whatever the page's length.
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backchannel.kit.clock import isoformat
 from backchannel.mastodon_api import post_queries as queries
 from backchannel.mastodon_api import repository as repo
+from backchannel.mastodon_api import status_rows
 from backchannel.mastodon_api.models import AccountStats
+from backchannel.mastodon_api.status_rows import MentionedAccount, PageRows, StatusRow, utc_iso
 from backchannel.people.models import Account
 from backchannel.posts.models import Post
 
 JSONDict = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """The strings every entity derives from the instance's base URL."""
+
+    base: str
+    missing_avatar: str
+    missing_header: str
+
+
+@lru_cache(maxsize=8)
+def links(base_url: str) -> Links:
+    """Made once per base URL (a process has one), not for every account of every page."""
+    return Links(
+        base_url,
+        f"{base_url}/avatars/original/missing.png",
+        f"{base_url}/headers/original/missing.png",
+    )
 
 
 def tag_id(name: str) -> str:
@@ -29,13 +54,21 @@ def tag_id(name: str) -> str:
     return str(int.from_bytes(hashlib.sha256(name.encode()).digest()[:7], "big"))
 
 
+@lru_cache(maxsize=4096)
+def _shared_tag(name: str, base_url: str) -> JSONDict:
+    # Shared by every status that carries the tag: never mutated (tag_entity copies).
+    return {"id": tag_id(name), "name": name, "url": f"{base_url}/tags/{name}", "history": []}
+
+
+@lru_cache(maxsize=4096)
+def _shared_tags(names: tuple[str, ...], base_url: str) -> list[JSONDict]:
+    # A status's tags, shared by every status with the same ones: never mutated.
+    return [_shared_tag(name, base_url) for name in names]
+
+
 def tag_entity(name: str, base_url: str, *, following: bool | None = None) -> JSONDict:
-    data: JSONDict = {
-        "id": tag_id(name),
-        "name": name,
-        "url": f"{base_url}/tags/{name}",
-        "history": [],
-    }
+    data = dict(_shared_tag(name, base_url))
+    data["history"] = []
     if following is not None:
         data["following"] = following
         data["featuring"] = False
@@ -55,38 +88,55 @@ class AccountCounts:
     following: dict[int, int] = field(default_factory=dict)
 
 
-def account_entity(account: Account, base_url: str, counts: AccountCounts) -> JSONDict:
-    local = account.is_local
-    url = account.profile_url or f"{base_url}/@{account.username}"
-    uri = account.actor_uri or f"{base_url}/users/{account.username}"
-    avatar = account.avatar_url or f"{base_url}/avatars/original/missing.png"
-    header = f"{base_url}/headers/original/missing.png"
-    stats = counts.stats.get(account.id)
-    last = stats.last_status_at if stats is not None else None
-    created = account.created_at.replace(hour=0, minute=0, second=0, microsecond=0)
+def _account_json(
+    urls: Links,
+    account_id: int,
+    acct: str,
+    username: str,
+    domain: str,
+    display_name: str,
+    note: str,
+    avatar_url: str | None,
+    profile_url: str | None,
+    actor_uri: str | None,
+    bot: bool | int,
+    opted_out: bool | int,
+    created_at: datetime | str,
+    statuses_count: int | None,
+    last_status_at: datetime | str | None,
+    followers_count: int,
+    following_count: int,
+) -> JSONDict:
+    """The Account entity from plain values as stored (the order of ``StatusRow``'s
+    author part): of the times it shows the day."""
+    base = urls.base
+    avatar = avatar_url or urls.missing_avatar
+    header = urls.missing_header
+    opted_out = bool(opted_out)
+    last = utc_iso(last_status_at)
     return {
-        "id": str(account.id),
-        "username": account.username,
-        "acct": account.acct if not local else account.username,
-        "display_name": account.display_name,
+        "id": str(account_id),
+        "username": username,
+        "acct": acct if domain else username,
+        "display_name": display_name,
         "locked": False,
-        "bot": account.bot,
-        "discoverable": not account.opted_out,
-        "indexable": not account.opted_out,
+        "bot": bool(bot),
+        "discoverable": not opted_out,
+        "indexable": not opted_out,
         "group": False,
-        "noindex": account.opted_out,
-        "created_at": isoformat(created),
-        "note": _note_html(account.note),
-        "url": url,
-        "uri": uri,
+        "noindex": opted_out,
+        "created_at": (utc_iso(created_at) or "")[:10] + "T00:00:00Z",
+        "note": _note_html(note),
+        "url": profile_url or f"{base}/@{username}",
+        "uri": actor_uri or f"{base}/users/{username}",
         "avatar": avatar,
         "avatar_static": avatar,
         "header": header,
         "header_static": header,
-        "followers_count": counts.followers.get(account.id, 0),
-        "following_count": counts.following.get(account.id, 0),
-        "statuses_count": stats.statuses_count if stats is not None else 0,
-        "last_status_at": last.date().isoformat() if last is not None else None,
+        "followers_count": followers_count,
+        "following_count": following_count,
+        "statuses_count": statuses_count or 0,  # no counters row yet: nothing counted
+        "last_status_at": last[:10] if last else None,
         "hide_collections": False,
         "emojis": [],
         "fields": [],
@@ -94,9 +144,54 @@ def account_entity(account: Account, base_url: str, counts: AccountCounts) -> JS
     }
 
 
+_ACCOUNTS: dict[int, tuple[Links, tuple[Any, ...], JSONDict]] = {}
+_MAX_ACCOUNTS = 20_000
+
+
+def _shared_account(urls: Links, values: tuple[Any, ...]) -> JSONDict:
+    """``_account_json`` of ``values``, kept per account while they stay the same.
+
+    A busy author's JSON is built once for all the pages that show it unchanged; any
+    changed value (a counter, the profile) builds it again. Compared, not hashed: the
+    values are fresh strings on every page. The dict is shared, never to be mutated
+    (``credential_account`` adds to a copy)."""
+    account_id: int = values[0]
+    kept = _ACCOUNTS.get(account_id)
+    if kept is not None and kept[0] is urls and kept[1] == values:
+        return kept[2]
+    if len(_ACCOUNTS) >= _MAX_ACCOUNTS:
+        _ACCOUNTS.clear()
+    data = _account_json(urls, *values)
+    _ACCOUNTS[account_id] = (urls, values, data)
+    return data
+
+
+def account_entity(account: Account, base_url: str, counts: AccountCounts) -> JSONDict:
+    stats = counts.stats.get(account.id)
+    values = (
+        account.id,
+        account.acct,
+        account.username,
+        account.domain,
+        account.display_name,
+        account.note,
+        account.avatar_url,
+        account.profile_url,
+        account.actor_uri,
+        account.bot,
+        account.opted_out,
+        account.created_at,
+        stats.statuses_count if stats is not None else 0,
+        stats.last_status_at if stats is not None else None,
+        counts.followers.get(account.id, 0),
+        counts.following.get(account.id, 0),
+    )
+    return _shared_account(links(base_url), values)
+
+
 def credential_account(account: Account, base_url: str, counts: AccountCounts) -> JSONDict:
     """``verify_credentials``: the account plus its ``source`` and ``role``."""
-    data = account_entity(account, base_url, counts)
+    data = dict(account_entity(account, base_url, counts))
     data["source"] = {
         "privacy": "public",
         "sensitive": False,
@@ -132,17 +227,17 @@ def relationship(
     }
 
 
-def _media(post: Post) -> list[JSONDict]:
+def _media(post_id: int, source: str, media: list[Any]) -> list[JSONDict]:
     items = []
-    for i, m in enumerate(post.media):
+    for i, m in enumerate(media):
         url = m.get("url")
         items.append(
             {
-                "id": f"{post.id}{i:02d}",
+                "id": f"{post_id}{i:02d}",
                 "type": m.get("type", "image"),
                 "url": url,
                 "preview_url": m.get("preview_url") or url,
-                "remote_url": url if post.source != "local" else None,
+                "remote_url": url if source != "local" else None,
                 "preview_remote_url": None,
                 "text_url": None,
                 "meta": {},
@@ -151,6 +246,95 @@ def _media(post: Post) -> list[JSONDict]:
             }
         )
     return items
+
+
+def _mention(found: Mapping[str, MentionedAccount], mention: Any, base: str) -> JSONDict | None:
+    account = found.get(str(mention.get("acct")))
+    if account is None:
+        return None
+    return {
+        "id": str(account.id),
+        "username": account.username,
+        "acct": account.acct,
+        "url": account.profile_url or f"{base}/@{account.username}",
+    }
+
+
+class StatusWriter:
+    """Status JSON from ``StatusRow``s (the Account and Tag parts are shared: see
+    ``_shared_account`` and ``_shared_tag``)."""
+
+    def __init__(self, base_url: str, mentioned: Mapping[str, MentionedAccount]) -> None:
+        self.urls = links(base_url)
+        self.mentioned = mentioned
+        #: The page's authors (one snapshot: the same values on each of their rows).
+        self._authors: dict[int, JSONDict] = {}
+
+    def page(self, rows: list[StatusRow], originals: Mapping[str, StatusRow]) -> list[JSONDict]:
+        """``originals``: the boosted posts, by URI; a boost whose original is not
+        stored here shows as a post of its own."""
+        result = []
+        for row in rows:
+            original = originals.get(row.reblog_of_uri) if row.reblog_of_uri else None
+            reblog = self.status(original, None) if original is not None else None
+            result.append(self.status(row, reblog))
+        return result
+
+    def account(self, row: StatusRow) -> JSONDict:
+        data = self._authors.get(row.author_id)
+        if data is None:
+            data = _shared_account(self.urls, status_rows.author_values(row))
+            self._authors[row.author_id] = data
+        return data
+
+    def status(self, row: StatusRow, reblog: JSONDict | None) -> JSONDict:
+        base = self.urls.base
+        mentioned = self.mentioned
+        mentions = [
+            m for m in (_mention(mentioned, x, base) for x in row.mentions) if m is not None
+        ]
+        data: JSONDict = {
+            "id": str(row.id),
+            "created_at": row.created_at,
+            "in_reply_to_id": str(row.parent_id) if row.parent_id is not None else None,
+            "in_reply_to_account_id": (
+                str(row.parent_author_id) if row.parent_id is not None else None
+            ),
+            "sensitive": row.sensitive,
+            "spoiler_text": row.spoiler_text,
+            "visibility": row.visibility,
+            "language": row.language,
+            "uri": row.source_uri,
+            "url": row.url or row.source_uri,
+            "replies_count": row.replies_count,
+            "reblogs_count": row.reblogs_count,
+            "favourites_count": row.favourites_count,
+            "quotes_count": 0,
+            "edited_at": row.edited_at,
+            "content": "" if reblog is not None else row.content_html,
+            "reblog": reblog,
+            "application": None,
+            "account": self.account(row),
+            "media_attachments": _media(row.id, row.source, row.media) if row.media else [],
+            "mentions": mentions,
+            "tags": _shared_tags(tuple(row.tags), base),
+            "emojis": [],
+            "card": None,
+            "poll": None,
+        }
+        if row.favourited is not None:
+            data["favourited"] = row.favourited
+            data["reblogged"] = bool(row.reblogged)
+            data["muted"] = False
+            data["bookmarked"] = False
+            data["pinned"] = False
+            data["filtered"] = []
+        return data
+
+
+def page_statuses(page: PageRows, base_url: str) -> list[JSONDict]:
+    """A timeline page as Status JSON (``status_rows.read_page`` fetched it)."""
+    return StatusWriter(base_url, page.mentioned).page(page.rows, page.originals)
 
 
 class Renderer:
@@ -204,59 +388,22 @@ class Renderer:
         if self.viewer is not None:
             marks = await repo.viewer_marks(session, self.viewer.id, post_ids)
 
-        def one(post: Post, reblog: JSONDict | None) -> JSONDict:
-            parent = parents.get(post.in_reply_to_uri or "")
-            data: JSONDict = {
-                "id": str(post.id),
-                "created_at": isoformat(post.created_at),
-                "in_reply_to_id": str(parent.id) if parent else None,
-                "in_reply_to_account_id": str(parent.author_id) if parent else None,
-                "sensitive": post.sensitive,
-                "spoiler_text": post.spoiler_text,
-                "visibility": post.visibility,
-                "language": post.language,
-                "uri": post.source_uri,
-                "url": post.url or post.source_uri,
-                "replies_count": replies.get(post.id, 0),
-                "reblogs_count": boosts.get(post.id, 0),
-                "favourites_count": favs.get(post.id, 0),
-                "quotes_count": 0,
-                "edited_at": isoformat(post.edited_at),
-                "content": "" if reblog is not None else post.content_html,
-                "reblog": reblog,
-                "application": None,
-                "account": account_entity(post.author, self.base_url, counts),
-                "media_attachments": _media(post),
-                "mentions": [_mention(mentioned, m, self.base_url) for m in post.mentions],
-                "tags": [tag_entity(t, self.base_url) for t in post.tags],
-                "emojis": [],
-                "card": None,
-                "poll": None,
-            }
-            data["mentions"] = [m for m in data["mentions"] if m is not None]
-            if marks is not None:
-                data["favourited"] = post.id in marks[0]
-                data["reblogged"] = post.id in marks[1]
-                data["muted"] = False
-                data["bookmarked"] = False
-                data["pinned"] = False
-                data["filtered"] = []
-            return data
+        def row(post: Post) -> StatusRow:
+            stats = counts.stats.get(post.author_id)
+            return status_rows.status_row(
+                post,
+                parent=parents.get(post.in_reply_to_uri or ""),
+                counts=(favs.get(post.id, 0), boosts.get(post.id, 0), replies.get(post.id, 0)),
+                stats=(
+                    (stats.statuses_count, stats.last_status_at) if stats is not None else (0, None)
+                ),
+                follows=(
+                    counts.followers.get(post.author_id, 0),
+                    counts.following.get(post.author_id, 0),
+                ),
+                marks=(post.id in marks[0], post.id in marks[1]) if marks is not None else None,
+            )
 
-        result = []
-        for post in posts:
-            original = originals.get(post.reblog_of_uri or "")
-            result.append(one(post, one(original, None) if original is not None else None))
-        return result
-
-
-def _mention(found: dict[str, Account], mention: dict[str, Any], base_url: str) -> JSONDict | None:
-    account = found.get(str(mention.get("acct")))
-    if account is None:
-        return None
-    return {
-        "id": str(account.id),
-        "username": account.username,
-        "acct": account.acct,
-        "url": account.profile_url or f"{base_url}/@{account.username}",
-    }
+        found = {acct: status_rows.mention_of(account) for acct, account in mentioned.items()}
+        writer = StatusWriter(self.base_url, found)
+        return writer.page([row(p) for p in posts], {u: row(p) for u, p in originals.items()})
