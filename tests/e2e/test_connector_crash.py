@@ -96,11 +96,14 @@ async def test_sigkill_mid_replay_then_restart_stores_each_post_once(
     tag = f"crash{run}"
     events, final, deleted = replay(run, tag)
     data = tmp_path / "data"
-    # The PostgreSQL test database is shared with other modules: start from no cursor
-    # and no lease, as a fresh install would.
+    # The PostgreSQL test database is shared with other modules: start from no
+    # connectors, cursor or lease, as a fresh install would. (A Bluesky connector left
+    # by another module would start the stream before this event exists, and its
+    # posts would rightly pass by unkept.)
     engine = make_engine(database_url)
     try:
         async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM connectors"))
             await conn.execute(text("DELETE FROM connector_cursors"))
             await conn.execute(text("DELETE FROM connector_leases"))
     finally:
