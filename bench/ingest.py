@@ -131,6 +131,8 @@ async def run_api(
         "server_cpu_util": round(cpu / wall, 3),
         "posts_per_server_cpu_s": round(ok / cpu, 1) if cpu else None,
         "load_cpu_util": round(load / wall, 3),
+        # Other work on the machine shows here (the benchmarks share it).
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
         "latency_ms": {
             "p50": _ms(percentile(latencies, 50)),
             "p99": _ms(percentile(latencies, 99)),
@@ -200,6 +202,7 @@ def raw_sqlite(db_path: str, ddl: list[str], duration: float) -> dict[str, Any]:
         "wall_s": round(wall, 3),
         "rows_per_s": round(rows / wall, 1),
         "cpu_util": round(cpu / wall, 3),
+        "rows_per_cpu_s": round(rows / cpu, 1) if cpu else None,
     }
 
 
@@ -243,6 +246,7 @@ async def raw_asyncpg(dsn: str, writers: int, duration: float) -> dict[str, Any]
         "wall_s": round(wall, 3),
         "rows_per_s": round(rows / wall, 1),
         "cpu_util": round(cpu / wall, 3),
+        "rows_per_cpu_s": round(rows / cpu, 1) if cpu else None,
     }
 
 
@@ -427,9 +431,21 @@ def ratios(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "ratio_vs_raw_1_conn": _ratio(cell["posts_per_s"], single),
                 "raw_same_conns_rows_per_s": same["rows_per_s"] if same else None,
                 "ratio_vs_raw_same_conns": _ratio(cell["posts_per_s"], same),
+                # Informational, steadier than throughput when other work shares the
+                # machine: posts per server CPU-second against rows per CPU-second of
+                # the raw process (on PostgreSQL neither counts the database server).
+                "ratio_per_cpu_s_vs_raw_1_conn": _cpu_ratio(cell, single),
+                "ratio_per_cpu_s_vs_raw_same_conns": _cpu_ratio(cell, same),
             }
         )
     return rows
+
+
+def _cpu_ratio(cell: dict[str, Any], raw: dict[str, Any] | None) -> float | None:
+    per_cpu = cell.get("posts_per_server_cpu_s")
+    if not raw or not raw.get("rows_per_cpu_s") or not per_cpu:
+        return None
+    return round(per_cpu / raw["rows_per_cpu_s"], 4)
 
 
 def _ratio(value: float, raw: dict[str, Any] | None) -> float | None:

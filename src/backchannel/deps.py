@@ -15,6 +15,7 @@ from backchannel.db.writer import Writer
 from backchannel.errors import Forbidden, Unauthorized
 from backchannel.kit import csrf
 from backchannel.people.models import Account, Role
+from backchannel.people.token_lookups import TokenLookups
 from backchannel.streams.hub import StreamHub
 
 
@@ -36,7 +37,13 @@ def get_services(request: Request) -> Services:
     return services
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+async def _services(request: Request) -> Services:
+    # A coroutine, so FastAPI calls it on the loop: a plain function dependency is run
+    # in the thread pool, a hop there and back on every request.
+    return get_services(request)
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
 
 
 async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
@@ -56,32 +63,40 @@ async def get_account(request: Request, services: ServicesDep) -> Account | None
     if cached is not None:
         return cached
     header = request.headers.get("authorization", "")
-    async with services.sessionmaker() as session:
-        if header:
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                raise Unauthorized("the Authorization header must be 'Bearer TOKEN'")
-            account = await people.token_owner(session, token.strip())
-            if account is None:
-                raise Unauthorized("the access token is invalid or was revoked")
-            if account.is_suspended:
-                raise Unauthorized("this account is suspended")
-        else:
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("the Authorization header must be 'Bearer TOKEN'")
+        account = await _token_lookups(services).owner(token.strip())
+        if account is None:
+            raise Unauthorized("the access token is invalid or was revoked")
+        if account.is_suspended:
+            raise Unauthorized("this account is suspended")
+    else:
+        async with services.sessionmaker() as session:
             # A suspended account's page session counts as no sign-in.
             account_id = request.session.get("account_id") if "session" in request.scope else None
             account = await people.account_by_id(session, account_id) if account_id else None
-            if (
-                account is not None
-                and request.method not in csrf.SAFE_METHODS
-                and not csrf.is_valid(request.session, request.headers.get(csrf.HEADER))
-            ):
-                # A browser sends the cookie on its own; see backchannel.kit.csrf.
-                raise Forbidden(
-                    "a write signed in with the page session needs the page's X-CSRF-Token"
-                    " header (or use 'Authorization: Bearer TOKEN')"
-                )
+        if (
+            account is not None
+            and request.method not in csrf.SAFE_METHODS
+            and not csrf.is_valid(request.session, request.headers.get(csrf.HEADER))
+        ):
+            # A browser sends the cookie on its own; see backchannel.kit.csrf.
+            raise Forbidden(
+                "a write signed in with the page session needs the page's X-CSRF-Token"
+                " header (or use 'Authorization: Bearer TOKEN')"
+            )
     request.state.account = account
     return account
+
+
+def _token_lookups(services: Services) -> TokenLookups:
+    # One per app (made on first use, kept with the services).
+    found = services.extra.get("token_lookups")
+    if not isinstance(found, TokenLookups):
+        found = services.extra["token_lookups"] = TokenLookups(services.sessionmaker)
+    return found
 
 
 MaybeAccountDep = Annotated[Account | None, Depends(get_account)]

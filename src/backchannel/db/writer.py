@@ -10,18 +10,26 @@ process frames are published in commit order.
 
 If anything in a group fails, the group is rolled back and its writes are run again
 one transaction each, so one bad write fails alone and the others still commit.
+
+Writes that add the same kinds of rows over and over (ingest: a post, its tags, its
+event decisions, counters) hold them back in a per-group buffer
+(``UnitOfWork.deferred``) and the writer writes each buffer with one statement per
+table: before any other statement of the session runs (as autoflush would), at a
+flush, and before the commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from backchannel.broker.base import Broker
 from backchannel.streams import repository as stream_store
@@ -29,6 +37,7 @@ from backchannel.streams.frames import Frame
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+D = TypeVar("D", bound="Deferred")
 #: A write that changes nothing: on SQLite it takes the database's write lock.
 _SQLITE_RESERVE = text("UPDATE stream_counters SET last_seq = last_seq WHERE 0")
 
@@ -36,6 +45,18 @@ _SQLITE_RESERVE = text("UPDATE stream_counters SET last_seq = last_seq WHERE 0")
 class RetryAlone(Exception):  # noqa: N818 - it is an instruction, not an error
     """Raised by a write that cannot run in this group (it depends on another write
     of the group that is not flushed yet); the writer runs it in its own transaction."""
+
+
+class Deferred(Protocol):
+    """Rows held back by the writes of a group, to be written together."""
+
+    def write(self, session: Session) -> None:
+        """Write what is held (statements on ``session.connection()``) and forget it."""
+
+
+#: Keys of ``UnitOfWork.shared`` the writer itself uses.
+_BUFFERS = "writer:deferred"
+_HOLDING = "writer:holding"
 
 
 @dataclass
@@ -56,6 +77,42 @@ class UnitOfWork:
         """A per-group cache; gone with the group (and with a rollback)."""
         found: dict[Any, Any] = self.shared.setdefault(name, {})
         return found
+
+    def deferred(self, name: str, factory: Callable[[], D]) -> D:
+        """The group's buffer ``name`` (``factory()`` the first time it is asked for).
+
+        The writer writes every buffer, in the order they were first asked for,
+        before the session runs any statement outside ``holding_deferred`` (so later
+        reads see the rows, as with autoflush), at every flush (so rows added through
+        the ORM may refer to them), and before the commit. Never inside a SAVEPOINT:
+        rolling that back would lose rows that other writes of the group were promised.
+        """
+        buffers: dict[str, Any] = self.shared.setdefault(_BUFFERS, {})
+        found: D | None = buffers.get(name)
+        if found is None:
+            found = buffers[name] = factory()
+        return found
+
+    @contextmanager
+    def holding_deferred(self) -> Iterator[None]:
+        """Statements run inside read nothing the group's buffers hold (or know what they
+        hold, through the group's caches): they do not write the buffers first."""
+        self.shared[_HOLDING] = self.shared.get(_HOLDING, 0) + 1
+        try:
+            yield
+        finally:
+            self.shared[_HOLDING] -= 1
+
+    async def write_deferred(self) -> None:
+        """Write the group's buffers now (for a read inside ``holding_deferred`` that
+        needs one of their rows after all)."""
+        shared = self.shared
+        held = shared.get(_HOLDING, 0)
+        shared[_HOLDING] = 0
+        try:
+            await self.session.run_sync(_write_deferred, shared)
+        finally:
+            shared[_HOLDING] = held
 
 
 Write = Callable[[UnitOfWork], Awaitable[T]]
@@ -151,6 +208,7 @@ class Writer:
         results: list[tuple[_Queued, Any, UnitOfWork]] = []
         shared: dict[str, Any] = {}
         async with self._sessionmaker() as session:
+            _write_deferred_first(session.sync_session, shared)
             async with session.begin():
                 if session.get_bind().dialect.name == "sqlite":
                     # Take the write lock before the first read. SQLite's BEGIN is
@@ -162,6 +220,7 @@ class Writer:
                 for item in batch:
                     uow = UnitOfWork(session, shared=shared)
                     results.append((item, await item.write(uow), uow))
+                await session.run_sync(_write_deferred, shared)
                 await session.flush()
                 pending = [entry for _, _, uow in results for entry in uow.outbox]
                 frames = await stream_store.append(session, pending)
@@ -182,3 +241,25 @@ class Writer:
                     log.exception("after-commit callback failed")
             if not item.future.done():
                 item.future.set_result(result)
+
+
+def _write_deferred(session: Session, shared: dict[str, Any]) -> None:
+    buffers: dict[str, Deferred] | None = shared.get(_BUFFERS)
+    if not buffers or shared.get(_HOLDING) or session.in_nested_transaction():
+        return
+    for buffer in buffers.values():
+        buffer.write(session)
+
+
+def _write_deferred_first(session: Session, shared: dict[str, Any]) -> None:
+    """Write the group's buffers before any statement the session runs (outside
+    ``holding_deferred``) and before every flush."""
+
+    def before_execute(state: ORMExecuteState) -> None:
+        _write_deferred(state.session, shared)
+
+    def before_flush(flushing: Session, _flush: UOWTransaction, _objects: object) -> None:
+        _write_deferred(flushing, shared)
+
+    event.listen(session, "do_orm_execute", before_execute)
+    event.listen(session, "before_flush", before_flush)

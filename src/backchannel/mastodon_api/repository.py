@@ -4,11 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import (
+    CompoundSelect,
+    Select,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    union,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.dml import Insert
 
 from backchannel.kit.ids import new_id
 from backchannel.kit.pages import Page, apply_page
@@ -149,6 +165,27 @@ async def tag_followers(session: AsyncSession, tags: Collection[str]) -> list[in
     return list((await session.scalars(stmt)).all())
 
 
+def _home_readers() -> CompoundSelect[int]:
+    followers = (
+        select(AccountFollow.follower_id)
+        .join(Account, Account.id == AccountFollow.follower_id)
+        .where(AccountFollow.target_id == bindparam("author_id"), Account.domain == "")
+    )
+    tag_followers = select(TagFollow.account_id).where(
+        TagFollow.tag.in_(bindparam("tags", expanding=True))
+    )
+    return union(followers, tag_followers)
+
+
+_HOME_READERS = _home_readers()
+
+
+async def home_readers(session: AsyncSession, author_id: int, tags: Collection[str]) -> set[int]:
+    """``local_followers`` of the author and ``tag_followers`` of ``tags``, in one query."""
+    params = {"author_id": author_id, "tags": list(tags)}
+    return set((await session.scalars(_HOME_READERS, params)).all())
+
+
 async def followed_tags(session: AsyncSession, account_id: int, tags: Collection[str]) -> set[str]:
     if not tags:
         return set()
@@ -206,6 +243,41 @@ async def follow_counts(
     return {k: int(v) for k, v in followers.all()}, {k: int(v) for k, v in following.all()}
 
 
+def _counts_of_accounts() -> Select[int, int | None, datetime | None, int, int]:
+    followers = select(func.count()).where(AccountFollow.target_id == Account.id).scalar_subquery()
+    following = (
+        select(func.count()).where(AccountFollow.follower_id == Account.id).scalar_subquery()
+    )
+    return (
+        select(
+            Account.id,
+            AccountStats.statuses_count,
+            AccountStats.last_status_at,
+            followers,
+            following,
+        )
+        .outerjoin(AccountStats, AccountStats.account_id == Account.id)
+        .where(Account.id.in_(bindparam("ids", expanding=True)))
+    )
+
+
+_COUNTS_OF_ACCOUNTS = _counts_of_accounts()
+
+
+async def counts_of_accounts(
+    session: AsyncSession, ids: Collection[int]
+) -> dict[int, tuple[int | None, datetime | None, int, int]]:
+    """``account_stats`` and ``follow_counts`` in one query: (statuses, last status,
+    followers, following) per account; statuses is None without a stats row."""
+    if not ids:
+        return {}
+    rows = await session.execute(_COUNTS_OF_ACCOUNTS, {"ids": list(ids)})
+    return {
+        account_id: (statuses, last, int(followers), int(following))
+        for account_id, statuses, last, followers, following in rows
+    }
+
+
 async def count_status(session: AsyncSession, account_id: int, at: datetime, delta: int) -> None:
     stats = await session.get(AccountStats, account_id)
     if stats is None:
@@ -218,6 +290,49 @@ async def count_status(session: AsyncSession, account_id: int, at: datetime, del
     if delta > 0 and (stats.last_status_at is None or stats.last_status_at < at):
         stats.last_status_at = at
     await session.flush()
+
+
+@cache
+def _count_statuses(dialect: str) -> Insert:
+    # Rows: account_id, delta, latest (newest created post's time or None), and what a
+    # new row starts with: statuses_count, last_status_at.
+    dialect_insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = dialect_insert(AccountStats)
+    counted = AccountStats.statuses_count + bindparam("delta")
+    latest = bindparam("latest", type_=AccountStats.last_status_at.type)
+    newer = and_(
+        latest.is_not(None),
+        or_(AccountStats.last_status_at.is_(None), AccountStats.last_status_at < latest),
+    )
+    upsert: Insert = stmt.on_conflict_do_update(
+        index_elements=[AccountStats.account_id],
+        set_={
+            "statuses_count": case((counted < 0, 0), else_=counted),
+            "last_status_at": case((newer, latest), else_=AccountStats.last_status_at),
+        },
+    )
+    return upsert
+
+
+def count_statuses(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Many accounts' status count changes at once: one upsert with many rows
+    (``count_status`` does one). Each row: ``account_id``, ``delta``, ``latest`` (the
+    newest created status's time, None if there were only deletions) and ``at`` (a
+    new row's ``last_status_at`` when ``latest`` is None)."""
+    if not rows:
+        return
+    stmt = _count_statuses(session.get_bind().dialect.name)
+    params = [
+        {
+            "account_id": row["account_id"],
+            "delta": row["delta"],
+            "latest": row["latest"],
+            "statuses_count": max(row["delta"], 0),
+            "last_status_at": row["latest"] or row["at"],
+        }
+        for row in rows
+    ]
+    session.connection().execute(stmt, params)
 
 
 async def _grouped(

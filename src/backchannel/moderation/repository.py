@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
+from backchannel.db.bulk import insert_many
 from backchannel.moderation.models import AuditEntry, EventPost, PostState
 from backchannel.posts.models import Post
 
@@ -21,19 +25,43 @@ async def for_post(session: AsyncSession, post_id: int) -> list[EventPost]:
     )
 
 
+# Built once: asked for every post when an event has a rate limit.
+_COUNT_RECENT = (
+    select(func.count())
+    .select_from(EventPost)
+    .where(
+        EventPost.event_id == bindparam("event_id"),
+        EventPost.author_id == bindparam("author_id"),
+        EventPost.received_at >= bindparam("since"),
+    )
+)
+
+
 async def count_recent(
     session: AsyncSession, event_id: int, author_id: int, since: datetime
 ) -> int:
-    value = await session.scalar(
-        select(func.count())
-        .select_from(EventPost)
-        .where(
-            EventPost.event_id == event_id,
-            EventPost.author_id == author_id,
-            EventPost.received_at >= since,
-        )
-    )
+    params = {"event_id": event_id, "author_id": author_id, "since": since}
+    value = await session.scalar(_COUNT_RECENT, params)
     return int(value or 0)
+
+
+class NewEventPosts:
+    """Event posts (a new post admitted to an event) that the writes of one group add,
+    inserted with one statement (``UnitOfWork.deferred``)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        #: (event id, author id): how many of the rows waiting here are theirs.
+        self.waiting: Counter[tuple[int, int]] = Counter()
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.waiting[row["event_id"], row["author_id"]] += 1
+
+    def write(self, session: Session) -> None:
+        insert_many(session.connection(), EventPost, self.rows)
+        self.rows = []
+        self.waiting.clear()
 
 
 async def visible_posts_of_author(

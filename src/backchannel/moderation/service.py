@@ -28,14 +28,25 @@ def rules_of(event: Event) -> Rules:
     return Rules.model_validate(event.rules or {})
 
 
-def _queue_item(post_bytes: bytes, ep: EventPost) -> bytes:
+def _group_rules(uow: UnitOfWork, event: Event) -> Rules:
+    """``rules_of(event)``, validated once per group (until the rules are replaced)."""
+    cache: dict[int, tuple[object, Rules]] = uow.cache("moderation:rules")
+    found = cache.get(event.id)
+    # Compared by identity: a decision in the group assigns a new dict to event.rules.
+    if found is None or found[0] is not event.rules:
+        found = cache[event.id] = (event.rules, rules_of(event))
+    return found[1]
+
+
+def _queue_item(post_bytes: bytes, ep: EventPost | dict[str, Any]) -> bytes:
+    """A post as the moderation queue shows it; ``ep`` is the event post or its new row."""
+    if isinstance(ep, EventPost):
+        state, needs_review, pinned, reason = ep.state, ep.needs_review, ep.pinned, ep.reason
+    else:
+        state, needs_review, pinned = ep["state"], ep["needs_review"], ep["pinned"]
+        reason = ep["reason"]
     meta = encode(
-        {
-            "state": ep.state,
-            "needs_review": ep.needs_review,
-            "pinned": ep.pinned,
-            "reason": ep.reason,
-        }
+        {"state": state, "needs_review": needs_review, "pinned": pinned, "reason": reason}
     )
     return b'{"post":' + post_bytes + b',"moderation":' + meta + b"}"
 
@@ -46,37 +57,38 @@ def _id(post_id: int) -> bytes:
 
 async def admit(
     uow: UnitOfWork, event: Event, post: Post, post_bytes: bytes, facts: PostFacts
-) -> EventPost:
+) -> None:
     """A post newly counts for ``event``: decide where it lands and tell the streams."""
-    rules = rules_of(event)
+    rules = _group_rules(uow, event)
+    waiting = uow.deferred("event_posts", repo.NewEventPosts)
     over_rate = False
     if rules.rate_limit is not None:
-        # What this write group admitted is not flushed yet: count it too.
-        in_group: dict[tuple[int, int], int] = uow.cache("admitted")
-        key = (event.id, post.author_id)
         since = utcnow() - timedelta(seconds=rules.rate_limit.seconds)
         recent = await repo.count_recent(uow.session, event.id, post.author_id, since)
-        over_rate = recent + in_group.get(key, 0) >= rules.rate_limit.posts
-        in_group[key] = in_group.get(key, 0) + 1
+        # What this group admitted and has not written yet counts too.
+        recent += waiting.waiting[event.id, post.author_id]
+        over_rate = recent >= rules.rate_limit.posts
     verdict: Verdict = evaluate(
         ModerationMode(event.moderation_mode), rules, facts, over_rate=over_rate
     )
-    ep = EventPost(
-        event_id=event.id,
-        post_id=post.id,
-        author_id=post.author_id,
-        state=verdict.state.value,
-        needs_review=verdict.needs_review,
-        reason=verdict.reason,
-        pinned=False,
-        held=verdict.state == PostState.APPROVED and event.frozen_at is not None,
-        received_at=utcnow(),
-    )
-    uow.session.add(ep)
-    uow.emit(channels.event_queue(event.id), "post", _queue_item(post_bytes, ep))
-    if ep.state == PostState.APPROVED.value and not ep.held:
+    approved = verdict.state == PostState.APPROVED
+    row: dict[str, Any] = {
+        "event_id": event.id,
+        "post_id": post.id,
+        "author_id": post.author_id,
+        "state": verdict.state.value,
+        "needs_review": verdict.needs_review,
+        "reason": verdict.reason,
+        "pinned": False,
+        "held": approved and event.frozen_at is not None,
+        "decided_by": None,
+        "decided_at": None,
+        "received_at": utcnow(),
+    }
+    waiting.add(row)
+    uow.emit(channels.event_queue(event.id), "post", _queue_item(post_bytes, row))
+    if approved and not row["held"]:
         uow.emit(channels.event_wall(event.id), "post", post_bytes)
-    return ep
 
 
 def on_wall(ep: EventPost) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,13 +59,31 @@ def add_token(session: AsyncSession, token_hash: str, account_id: int, name: str
     session.add(ApiToken(token_hash=token_hash, account_id=account_id, name=name))
 
 
+# Built once: every request with a bearer token asks it.
+_ACCOUNT_FOR_TOKEN = (
+    select(Account)
+    .join(ApiToken, ApiToken.account_id == Account.id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+
+
 async def account_for_token_hash(session: AsyncSession, token_hash: str) -> Account | None:
-    stmt = (
-        select(Account)
-        .join(ApiToken, ApiToken.account_id == Account.id)
-        .where(ApiToken.token_hash == token_hash)
-    )
-    return await session.scalar(stmt)
+    return await session.scalar(_ACCOUNT_FOR_TOKEN, {"token_hash": token_hash})
+
+
+_ACCOUNTS_FOR_TOKENS = (
+    select(ApiToken.token_hash, Account)
+    .join(Account, Account.id == ApiToken.account_id)
+    .where(ApiToken.token_hash.in_(bindparam("token_hashes", expanding=True)))
+)
+
+
+async def accounts_for_token_hashes(
+    session: AsyncSession, token_hashes: list[str]
+) -> dict[str, Account]:
+    """The accounts behind many tokens at once, by token hash (unknown ones left out)."""
+    rows = await session.execute(_ACCOUNTS_FOR_TOKENS, {"token_hashes": token_hashes})
+    return {hashed: account for hashed, account in rows}
 
 
 async def delete_token(session: AsyncSession, token_hash: str) -> bool:

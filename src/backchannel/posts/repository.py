@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
+from backchannel.db.bulk import insert_many
+from backchannel.kit.clock import utcnow
 from backchannel.kit.pages import Page, apply_page
 from backchannel.moderation.models import EventPost, PostState
+from backchannel.people.models import Account
 from backchannel.posts.models import Post, PostTag, Tombstone, Visibility
 
 LISTED = (Visibility.PUBLIC.value, Visibility.UNLISTED.value)
@@ -28,24 +33,64 @@ async def get_by_source_uri(session: AsyncSession, source_uri: str) -> Post | No
     return await session.scalar(select(Post).where(Post.source_uri == source_uri))
 
 
-async def is_tombstoned(session: AsyncSession, source_uri: str) -> bool:
-    found = await session.scalar(
-        select(Tombstone.source_uri).where(Tombstone.source_uri == source_uri)
-    )
-    return found is not None
-
-
 def add_tags(session: AsyncSession, post_id: int, tags: Collection[str]) -> None:
     # Added to the session: the group's one flush inserts them after their post.
     session.add_all([PostTag(tag=t, post_id=post_id) for t in tags])
 
 
+# Built once: ingest asks this for every post, and a statement built per call costs
+# more to construct and to key for the compiled cache than it takes to run.
+_LOOKUP_SOURCE_URI = select(
+    select(Post.id).where(Post.source_uri == bindparam("uri")).scalar_subquery(),
+    select(Tombstone.source_uri).where(Tombstone.source_uri == bindparam("uri")).exists(),
+)
+
+
 async def lookup_source_uri(session: AsyncSession, source_uri: str) -> tuple[int | None, bool]:
     """The post id stored under ``source_uri`` and whether it was deleted: one round trip."""
-    post_id = select(Post.id).where(Post.source_uri == source_uri).scalar_subquery()
-    deleted = select(Tombstone.source_uri).where(Tombstone.source_uri == source_uri).exists()
-    row = (await session.execute(select(post_id, deleted))).one()
+    # On the connection (Core): the session's ORM execution costs about as much again.
+    connection = await session.connection()
+    row = (await connection.execute(_LOOKUP_SOURCE_URI, {"uri": source_uri})).one()
     return row[0], bool(row[1])
+
+
+class NewPosts:
+    """Posts, their tags and tombstones that the writes of one group add, inserted with
+    one statement per table when the writer writes the group's deferred rows
+    (``UnitOfWork.deferred``), instead of an ORM flush of each."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict[str, Any]] = []
+        self.tags: list[dict[str, Any]] = []
+        self.tombstones: list[dict[str, Any]] = []
+
+    def add(self, row: dict[str, Any], author: Account) -> Post:
+        """Hold a new post's row (every column); returns it as a ``Post`` to read.
+
+        The session does not track that object (the insert writes the row, not a
+        flush), and it is made without the ORM's per-attribute bookkeeping: ingest
+        makes one for every post, and it is only ever read.
+        """
+        self.posts.append(row)
+        post: Post = _new_post()
+        post.__dict__.update(row, author=author)
+        return post
+
+    def add_tags(self, post_id: int, tags: Collection[str]) -> None:
+        self.tags.extend({"tag": tag, "post_id": post_id} for tag in tags)
+
+    def add_tombstone(self, source_uri: str) -> None:
+        self.tombstones.append({"source_uri": source_uri, "deleted_at": utcnow()})
+
+    def write(self, session: Session) -> None:
+        connection = session.connection()
+        insert_many(connection, Post, self.posts)  # first: tags refer to posts
+        insert_many(connection, PostTag, self.tags)
+        insert_many(connection, Tombstone, self.tombstones)
+        self.posts, self.tags, self.tombstones = [], [], []
+
+
+_new_post = Post.__mapper__.class_manager.new_instance
 
 
 async def remove_tags(session: AsyncSession, post_id: int, tags: Collection[str]) -> None:
@@ -56,12 +101,13 @@ async def remove_tags(session: AsyncSession, post_id: int, tags: Collection[str]
 
 
 async def delete_post(session: AsyncSession, post: Post, *, tombstone: bool) -> None:
-    """Deletes a post and everything hanging off it, leaving a tombstone for its URI."""
+    """Deletes a post and everything hanging off it; ``tombstone``: and leaves one for
+    its URI (the caller knows there is none yet)."""
     await session.execute(delete(PostTag).where(PostTag.post_id == post.id))
     await session.execute(delete(EventPost).where(EventPost.post_id == post.id))
     await session.execute(delete(Post).where(Post.id == post.id))
     session.expunge(post)
-    if tombstone and not await is_tombstoned(session, post.source_uri):
+    if tombstone:
         add_tombstone(session, post.source_uri)
 
 

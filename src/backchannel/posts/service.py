@@ -28,7 +28,7 @@ from backchannel.posts import repository as repo
 from backchannel.posts.hashtags import extract_hashtags, extract_mentions, normalize_tag
 from backchannel.posts.html import html_to_text, sanitize_html, text_to_html
 from backchannel.posts.language import detect_language
-from backchannel.posts.models import Post, Visibility
+from backchannel.posts.models import Post, SourceKind, Visibility
 from backchannel.posts.schemas import PostIn, post_json
 from backchannel.streams import channels
 from backchannel.streams.frames import encode
@@ -129,64 +129,102 @@ async def _mastodon_api(
 async def ingest(
     uow: UnitOfWork, data: PostIn, *, base_url: str, post_id: int | None = None
 ) -> IngestResult:
-    """Store a post from any source (or apply it as an edit) and put it where it belongs."""
+    """Store a post from any source (or apply it as an edit) and put it where it belongs.
+
+    ``post_id``: the id for a new post; for a post written here (``SourceKind.LOCAL``),
+    the fresh id its ``source_uri`` was made from.
+    """
     session = uow.session
+    # First, so the group writes posts before the rows that refer to them.
+    uow.deferred(_NEW_POSTS, repo.NewPosts)
     created_here: dict[str, Post] = uow.cache("posts_by_uri")
     deleted_here: dict[str, bool] = uow.cache("tombstoned")
     if data.source_uri in deleted_here:
         return IngestResult(None, "deleted")
     if data.source_uri in created_here:
-        # An edit of a post this group creates: apply it after that one is flushed.
+        # An edit of a post this group creates: apply it after that one is written.
         raise RetryAlone("a post edited in the group that creates it")
-    found_id, tombstoned = await repo.lookup_source_uri(session, data.source_uri)
-    if tombstoned:
-        return IngestResult(None, "deleted")
-    existing = await repo.get(session, found_id) if found_id is not None else None
-    author = await _author(uow, data)
-    if author.is_suspended:
-        if author.is_local:
-            raise Forbidden("this account is suspended")
-        # Not an error for a connector to retry or give up on: the post is just not taken.
-        return IngestResult(None, "refused")
-    norm = _normalise(data, base_url)
-    if existing is not None:
-        if existing.author_id != author.id:
-            raise Forbidden("a post cannot change its author")
-        return await _apply_edit(uow, existing, data, norm, base_url)
+    # What this group holds back (new posts, tombstones) is in the two caches above,
+    # so the lookups need not write it first.
+    with uow.holding_deferred():
+        if post_id is not None and data.source == SourceKind.LOCAL:
+            # Written here just now: its URI names the new id, so nothing is stored or
+            # deleted under it yet (and the unique URI would refuse a clash).
+            found_id, tombstoned = None, False
+        else:
+            found_id, tombstoned = await repo.lookup_source_uri(session, data.source_uri)
+        if tombstoned:
+            return IngestResult(None, "deleted")
+        existing = await repo.get(session, found_id) if found_id is not None else None
+        author = await _author(uow, data)
+        if author.is_suspended:
+            if author.is_local:
+                raise Forbidden("this account is suspended")
+            # Not an error for a connector to retry or give up on: the post is just not
+            # taken.
+            return IngestResult(None, "refused")
+        norm = _normalise(data, base_url)
+        if existing is None:
+            return await _create(uow, data, norm, author, base_url, post_id)
+    if existing.author_id != author.id:
+        raise Forbidden("a post cannot change its author")
+    return await _apply_edit(uow, existing, data, norm, base_url)
 
-    post = Post(
-        id=post_id if post_id is not None else new_id(data.created_at),
-        source=data.source.value,
-        source_uri=data.source_uri,
-        url=data.url,
-        author_id=author.id,
-        content_html=norm.html,
-        content_text=norm.text,
-        title=data.title,
-        language=norm.language,
-        visibility=data.visibility.value,
-        sensitive=data.sensitive or bool(data.spoiler_text.strip()),
-        spoiler_text=data.spoiler_text,
-        in_reply_to_uri=data.in_reply_to_uri,
-        reblog_of_uri=data.reblog_of_uri,
-        media=[m.model_dump() for m in data.media],
-        mentions=norm.mentions,
-        tags=norm.tags,
-        created_at=data.created_at or utcnow(),
-        edited_at=data.edited_at,
-        received_at=utcnow(),
+
+#: The group's buffer of new posts, tags and tombstones (``UnitOfWork.deferred``).
+_NEW_POSTS = "posts"
+
+
+async def _create(
+    uow: UnitOfWork,
+    data: PostIn,
+    norm: _Normalised,
+    author: Account,
+    base_url: str,
+    post_id: int | None,
+) -> IngestResult:
+    now = utcnow()
+    new_posts = uow.deferred(_NEW_POSTS, repo.NewPosts)
+    post = new_posts.add(
+        {
+            "id": post_id if post_id is not None else new_id(data.created_at),
+            "source": data.source.value,
+            "source_uri": data.source_uri,
+            "url": data.url,
+            "author_id": author.id,
+            "content_html": norm.html,
+            "content_text": norm.text,
+            "title": data.title,
+            "language": norm.language,
+            "visibility": data.visibility.value,
+            "sensitive": data.sensitive or bool(data.spoiler_text.strip()),
+            "spoiler_text": data.spoiler_text,
+            "in_reply_to_uri": data.in_reply_to_uri,
+            "reblog_of_uri": data.reblog_of_uri,
+            "media": [m.model_dump() for m in data.media],
+            "mentions": norm.mentions,
+            "tags": norm.tags,
+            "created_at": data.created_at or now,
+            "edited_at": data.edited_at,
+            "received_at": now,
+        },
+        author,
     )
-    post.author = author
-    session.add(post)
+    created_here: dict[str, Post] = uow.cache("posts_by_uri")
     created_here[post.source_uri] = post
     post_bytes = encode(post_json(post, base_url))
     if _is_public(post):
-        repo.add_tags(session, post.id, norm.tags)
+        new_posts.add_tags(post.id, norm.tags)
         for tag in norm.tags:
             uow.emit(channels.tag(tag), "post", post_bytes)
     if _is_listed(post):
         uow.emit(channels.account(author.id), "post", post_bytes)
         await _admit_to_events(uow, post, author, post_bytes, norm.tags, data.event_ids)
+    related = (post.in_reply_to_uri, post.reblog_of_uri)
+    if any(uri in created_here for uri in related if uri is not None):
+        # The Mastodon API looks the post this one answers (or boosts) up in the
+        # database: it must be written before.
+        await uow.write_deferred()
     await _mastodon_api(uow, "created", post, base_url)
     return IngestResult(post, "created")
 
@@ -284,20 +322,26 @@ async def _apply_edit(
 async def delete(uow: UnitOfWork, source_uri: str, *, actor: Account | None = None) -> bool:
     """Delete a post everywhere (its source said so, or its local author did)."""
     session = uow.session
+    new_posts = uow.deferred(_NEW_POSTS, repo.NewPosts)
     if source_uri in uow.cache("posts_by_uri"):
-        # Created earlier in this very group and not flushed yet: let the writer run
+        # Created earlier in this very group and not written yet: let the writer run
         # this write on its own, after that one.
         raise RetryAlone("a post deleted in the group that creates it")
     deleted_here: dict[str, bool] = uow.cache("tombstoned")
     if source_uri in deleted_here:
         return False
     deleted_here[source_uri] = True
-    found_id, tombstoned = await repo.lookup_source_uri(session, source_uri)
-    post = await repo.get(session, found_id) if found_id is not None else None
-    if post is None:
-        # Remember it anyway: the create may still arrive (out-of-order sources).
+    with uow.holding_deferred():
+        found_id, tombstoned = await repo.lookup_source_uri(session, source_uri)
+        if found_id is None:
+            # Remember it anyway: the create may still arrive (out-of-order sources).
+            if not tombstoned:
+                new_posts.add_tombstone(source_uri)
+            return False
+    post = await repo.get(session, found_id)
+    if post is None:  # an id beyond the range of ids (a corrupt row)
         if not tombstoned:
-            repo.add_tombstone(session, source_uri)
+            new_posts.add_tombstone(source_uri)
         return False
     if actor is not None and actor.id != post.author_id:
         raise Forbidden("only its author can delete a post")
@@ -310,5 +354,5 @@ async def delete(uow: UnitOfWork, source_uri: str, *, actor: Account | None = No
     for ep in await moderation_repo.for_post(session, post.id):
         moderation.post_removed(uow, ep, deleted=True)
     await _mastodon_api(uow, "deleted", post, "")
-    await repo.delete_post(session, post, tombstone=True)
+    await repo.delete_post(session, post, tombstone=not tombstoned)
     return True

@@ -6,17 +6,33 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Insert
 
+from backchannel.db.bulk import insert_many
+from backchannel.kit.clock import utcnow
 from backchannel.streams.frames import Frame
 from backchannel.streams.models import StreamCounter, StreamEntry
 
 #: (channel, event name, JSON data)
 Pending = tuple[str, str, bytes]
+
+
+@cache
+def _bump_counters(dialect: str) -> Insert:
+    """Add ``last_seq`` to a channel's counter (creating it), returning the new value."""
+    dialect_insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = dialect_insert(StreamCounter)
+    bump: Insert = stmt.on_conflict_do_update(
+        index_elements=[StreamCounter.channel],
+        set_={"last_seq": StreamCounter.last_seq + stmt.excluded.last_seq},
+    ).returning(StreamCounter.channel, StreamCounter.last_seq)
+    return bump
 
 
 async def append(session: AsyncSession, pending: Sequence[Pending]) -> list[Frame]:
@@ -29,26 +45,27 @@ async def append(session: AsyncSession, pending: Sequence[Pending]) -> list[Fram
     if not pending:
         return []
     wanted = Counter(channel for channel, _, _ in pending)
-    is_pg = session.get_bind().dialect.name == "postgresql"
-    dialect_insert: Any = postgresql.insert if is_pg else sqlite.insert
+    connection = await session.connection()
     # Sorted, so two writers on PostgreSQL take the counter row locks in one order.
-    rows = [{"channel": c, "last_seq": wanted[c]} for c in sorted(wanted)]
-    stmt = dialect_insert(StreamCounter).values(rows)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[StreamCounter.channel],
-        set_={"last_seq": StreamCounter.last_seq + stmt.excluded.last_seq},
-    ).returning(StreamCounter.channel, StreamCounter.last_seq)
-    result = await session.execute(stmt)
+    # One statement built once, executed for many rows (SQLAlchemy sends them as one
+    # multi-row INSERT … RETURNING); ``.values(rows)`` would be compiled every time.
+    result = await connection.execute(
+        _bump_counters(connection.dialect.name),
+        [{"channel": c, "last_seq": wanted[c]} for c in sorted(wanted)],
+    )
     next_seq = {channel: last - wanted[channel] + 1 for channel, last in result.all()}
     frames: list[Frame] = []
     for channel, event, data in pending:
         seq = next_seq[channel]
         next_seq[channel] = seq + 1
         frames.append(Frame(channel, seq, event, data))
-    await session.execute(
-        insert(StreamEntry),
-        [{"channel": f.channel, "seq": f.seq, "event": f.event, "data": f.data} for f in frames],
-    )
+    now = utcnow()
+    rows = [
+        {"channel": f.channel, "seq": f.seq, "event": f.event, "data": f.data, "created_at": now}
+        for f in frames
+    ]
+    # A dozen entries per post: the plain executemany (db/bulk.py).
+    await connection.run_sync(insert_many, StreamEntry, rows)
     return frames
 
 

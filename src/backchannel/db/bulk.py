@@ -1,0 +1,91 @@
+"""INSERT of many rows through the driver's ``executemany``, with less work per row.
+
+A writer group inserts a dozen rows per post (the post, its tags, its event decisions,
+its stream entries). SQLAlchemy's ``executemany`` builds a parameter dictionary per row
+and walks every parameter through its checks, which takes about as long as SQLite
+takes to store the row. Here the statement is compiled once per dialect, table and
+set of columns, each column's conversion (JSON, dates, …) is looked up once, and a row
+becomes one tuple: the same SQL and the same stored values as
+``connection.execute(insert(table), rows)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, insert
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.orm import DeclarativeBase
+
+
+@dataclass(frozen=True, slots=True)
+class _Statement:
+    sql: str
+    #: (key in a row, the column type's bind processor) in the statement's order.
+    params: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+
+
+_compiled: dict[tuple[str, str, str, str, tuple[str, ...]], _Statement] = {}
+
+
+def _statement(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> _Statement:
+    cache_key = (dialect.name, dialect.driver, dialect.paramstyle, table.name, keys)
+    found = _compiled.get(cache_key)
+    if found is None:
+        compiled = insert(table).compile(dialect=dialect, column_keys=list(keys))
+        order: Sequence[str] = compiled.positiontup or ()
+        if sorted(order) != sorted(keys):
+            raise ValueError(f"cannot insert {keys} into {table.name} as one row each")
+        params = tuple(
+            (key, table.c[key].type.dialect_impl(dialect).bind_processor(dialect)) for key in order
+        )
+        found = _compiled[cache_key] = _Statement(str(compiled), params)
+    return found
+
+
+def insert_many(
+    connection: Connection, model: type[DeclarativeBase], rows: Sequence[dict[str, Any]]
+) -> None:
+    """Insert ``rows`` (dictionaries with the same keys, one per column to set; no
+    column defaults are applied) into ``model``'s table with one ``executemany``."""
+    if not rows:
+        return
+    table = model.__table__
+    assert isinstance(table, Table)
+    if not connection.dialect.positional:
+        # Our drivers (sqlite3, asyncpg) take positional parameters; another one gets
+        # SQLAlchemy's own executemany.
+        connection.execute(insert(table), list(rows))
+        return
+    statement = _statement(connection.dialect, table, tuple(rows[0]))
+    columns = [_Column(key, process) for key, process in statement.params]
+    connection.exec_driver_sql(
+        statement.sql, [tuple(column.value(row) for column in columns) for row in rows]
+    )
+
+
+class _Column:
+    """A column's conversion for one ``insert_many``, remembering the last value:
+    consecutive rows often share it (one time for all of a group's stream entries, one
+    post's JSON for several channels)."""
+
+    __slots__ = ("key", "process", "last", "converted")
+
+    def __init__(self, key: str, process: Callable[[Any], Any] | None) -> None:
+        self.key = key
+        self.process = process
+        self.last: Any = _NOTHING
+        self.converted: Any = None
+
+    def value(self, row: dict[str, Any]) -> Any:
+        raw = row[self.key]
+        if self.process is None:
+            return raw
+        if raw is not self.last:
+            self.last, self.converted = raw, self.process(raw)
+        return self.converted
+
+
+_NOTHING = object()

@@ -1,0 +1,95 @@
+"""``insert_many`` stores exactly what SQLAlchemy's own executemany stores."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backchannel.db.bulk import insert_many
+from backchannel.people.models import Account
+from backchannel.posts.models import Post
+from backchannel.streams.models import StreamEntry
+
+Maker = async_sessionmaker[AsyncSession]
+WHEN = datetime(2025, 5, 14, 9, 30, 15, 123456, tzinfo=UTC)
+
+
+def post_row(post_id: int, **changes: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": post_id,
+        "source": "mastodon",
+        "source_uri": f"https://social.example/notes/{post_id}",
+        "url": None,
+        "author_id": 1,
+        "content_html": "<p>Grüße aus Halle 3 #dk2025 😀</p>",
+        "content_text": "Grüße aus Halle 3 #dk2025 😀",
+        "title": None,
+        "language": "de",
+        "visibility": "public",
+        "sensitive": True,
+        "spoiler_text": "",
+        "in_reply_to_uri": None,
+        "reblog_of_uri": None,
+        "media": [{"url": "https://media.example/a.png", "description": "ein Bild"}],
+        "mentions": [{"acct": "bob@b.example", "url": None}],
+        "tags": ["dk2025", "東京"],
+        "created_at": WHEN,
+        "edited_at": None,
+        "received_at": WHEN.astimezone(UTC) + timedelta(seconds=1),
+    }
+    row.update(changes)
+    return row
+
+
+def readable(post: Post) -> dict[str, Any]:
+    return {c: getattr(post, c) for c in post_row(0) if c != "id"}
+
+
+async def test_posts_read_back_as_from_sqlalchemys_executemany(sessionmaker: Maker) -> None:
+    async with sessionmaker() as session, session.begin():
+        session.add(Account(id=1, acct="alice@social.example", username="alice", domain="x"))
+        await session.flush()
+        connection = await session.connection()
+        await connection.execute(insert(Post), [post_row(1), post_row(2, edited_at=WHEN)])
+        await connection.run_sync(insert_many, Post, [post_row(3), post_row(4, edited_at=WHEN)])
+
+    async with sessionmaker() as session:
+        posts = {p.id: p for p in (await session.scalars(select(Post))).all()}
+    for ours, theirs in ((3, 1), (4, 2)):
+        expected = readable(posts[theirs]) | {"source_uri": posts[ours].source_uri}
+        assert readable(posts[ours]) == expected
+
+
+async def test_bytes_and_dates_of_stream_entries(sessionmaker: Maker) -> None:
+    data = b'{"id":"1","content":"<p>\\u00fc</p>"}'
+    async with sessionmaker() as session, session.begin():
+        connection = await session.connection()
+        await connection.run_sync(
+            insert_many,
+            StreamEntry,
+            [
+                {"channel": "tag:x", "seq": n, "event": "post", "data": data, "created_at": WHEN}
+                for n in (1, 2)
+            ],
+        )
+
+    async with sessionmaker() as session:
+        rows = (
+            await session.execute(select(StreamEntry.seq, StreamEntry.data, StreamEntry.created_at))
+        ).all()
+    assert [(seq, bytes(d), at) for seq, d, at in rows] == [(1, data, WHEN), (2, data, WHEN)]
+
+
+async def test_rows_must_set_every_column_without_a_value_of_its_own(sessionmaker: Maker) -> None:
+    async with sessionmaker() as session, session.begin():
+        connection = await session.connection()
+        with pytest.raises(ValueError, match="stream_entries"):
+            await connection.run_sync(
+                insert_many,
+                StreamEntry,
+                [{"channel": "tag:x", "seq": 1, "event": "post", "data": b""}],
+            )
