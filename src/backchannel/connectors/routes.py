@@ -16,21 +16,13 @@ from backchannel.connectors.schemas import (
     connector_json,
     parse_connector_id,
 )
+from backchannel.connectors.supervisor import wake_after_commit
 from backchannel.db.writer import UnitOfWork
 from backchannel.deps import AccountDep, ServicesDep, SessionDep
 from backchannel.errors import BadRequest, NotFound
 from backchannel.events.service import require_managed_event, require_moderated_event
 
 router = APIRouter(tags=["connectors"])
-
-#: An OPML file of a few thousand feeds is well under this.
-MAX_OPML_BYTES = 1_000_000
-
-
-def _wake(services: Any) -> None:
-    supervisor = services.extra.get("connectors")
-    if supervisor is not None:
-        supervisor.wake()
 
 
 @router.get("/api/events/{slug}/connectors")
@@ -48,7 +40,7 @@ async def add_connector(
 ) -> dict[str, Any]:
     async def write(uow: UnitOfWork) -> dict[str, Any]:
         event = await require_managed_event(uow.session, slug, account)
-        uow.after_commit.append(lambda: _wake(services))
+        wake_after_commit(uow, services.extra)
         return connector_json(await service.create(uow.session, event, body))
 
     return await services.writer.submit(write)
@@ -66,7 +58,7 @@ async def change_connector(
         if connector is None:
             raise NotFound(f"no connector with the id '{connector_id}' in this event")
         service.update(connector, body)
-        uow.after_commit.append(lambda: _wake(services))
+        wake_after_commit(uow, services.extra)
         await uow.session.flush()
         return connector_json(connector)
 
@@ -85,7 +77,7 @@ async def remove_connector(
         if connector is None:
             raise NotFound(f"no connector with the id '{connector_id}' in this event")
         await uow.session.delete(connector)
-        uow.after_commit.append(lambda: _wake(services))
+        wake_after_commit(uow, services.extra)
 
     await services.writer.submit(write)
     return Response(status_code=204)
@@ -103,8 +95,6 @@ async def import_opml(
     body = await request.body()
     if not body.strip():
         raise BadRequest("send the OPML file as the request body")
-    if len(body) > MAX_OPML_BYTES:
-        raise BadRequest(f"an OPML file may have at most {MAX_OPML_BYTES} bytes")
     try:
         feeds = parse_opml(body)
     except ValueError as exc:
@@ -113,7 +103,7 @@ async def import_opml(
     async def write(uow: UnitOfWork) -> dict[str, Any]:
         event = await require_managed_event(uow.session, slug, account)
         result = await service.import_opml(uow.session, event, feeds, match=match)
-        uow.after_commit.append(lambda: _wake(services))
+        wake_after_commit(uow, services.extra)
         return {
             "added": [connector_json(c) for c in result["added"]],
             "skipped": result["skipped"],

@@ -21,12 +21,21 @@ from backchannel.connectors import repository as repo
 from backchannel.connectors import service
 from backchannel.connectors.base import Runtime, RuntimeContext, Spec
 from backchannel.connectors.models import ConnectorStatus
+from backchannel.db.writer import UnitOfWork
 from backchannel.kit.clock import utcnow
 
 log = logging.getLogger(__name__)
 
 LEASE = "connectors"
 RuntimeFactory = Callable[[RuntimeContext, Spec], Runtime]
+
+
+def wake_after_commit(uow: UnitOfWork, extra: Mapping[str, Any]) -> None:
+    """After ``uow`` commits, ask this process's supervisor (if it runs one) to
+    reconcile now rather than at its next pass: a connector was added or changed."""
+    wake = getattr(extra.get("connectors"), "wake", None)
+    if callable(wake):
+        uow.after_commit.append(wake)
 
 
 def restart_delay(failures: int) -> float:

@@ -18,6 +18,7 @@ from backchannel.connectors import repository as connectors_repo
 from backchannel.connectors import service as connectors_service
 from backchannel.connectors.opml import MAX_OPML_BYTES, parse_opml
 from backchannel.connectors.schemas import parse_connector_id
+from backchannel.connectors.supervisor import wake_after_commit
 from backchannel.db.writer import UnitOfWork
 from backchannel.deps import Services, ServicesDep, SessionDep
 from backchannel.errors import AppError, NotFound
@@ -66,13 +67,6 @@ Write = Callable[[UnitOfWork, Event], Awaitable[dict[str, str]]]
 
 def _base(slug: str) -> str:
     return f"/organise/events/{slug}/sources"
-
-
-def _wake(services: Services) -> None:
-    """Ask the supervisor to reconcile now rather than at its next pass."""
-    supervisor = services.extra.get("connectors")
-    if supervisor is not None:
-        supervisor.wake()
 
 
 def _notice(request: Request, locale: str) -> str | None:
@@ -191,7 +185,7 @@ async def _apply(
         if fresh is None:
             raise NotFound("the event is gone")
         query = await change(uow, fresh)
-        uow.after_commit.append(lambda: _wake(services))
+        wake_after_commit(uow, services.extra)
         return query
 
     try:
