@@ -37,7 +37,21 @@ def make_engine(url: str, *, inline: bool | None = None) -> AsyncEngine:
             )
         _tune_sqlite(engine, busy_timeout_ms=0 if inline else 30_000)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        connect_args={"server_settings": POSTGRES_SESSION},
+    )
+
+
+#: Session settings of every PostgreSQL connection. asyncpg prepares each statement
+#: once per connection; PostgreSQL would still plan it again for each execution
+#: whenever it judges a custom plan cheaper, and for the tag timeline's join that
+#: planning took 1.2 ms against 0.2 ms of execution. Every query here is driven by
+#: an index on its parameters, so the generic plan, made once, is the same plan.
+POSTGRES_SESSION = {"plan_cache_mode": "force_generic_plan"}
 
 
 def _tune_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:

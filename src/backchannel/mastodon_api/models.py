@@ -145,6 +145,27 @@ class AccountStats(Base):
     )
     statuses_count: Mapped[int] = mapped_column(BigInt, default=0)
     last_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    #: Kept by database triggers on ``masto_follows`` (migration 0007), like PostStats.
+    followers_count: Mapped[int] = mapped_column(BigInt, default=0, server_default="0")
+    following_count: Mapped[int] = mapped_column(BigInt, default=0, server_default="0")
+
+
+class PostStats(Base):
+    """A post's favourites, reblogs and replies, so its JSON costs no count.
+
+    Database triggers on the favourites, reblogs and replies tables keep them (migration
+    0007): every way a row comes or goes, cascades included, counts; code never
+    writes here.
+    """
+
+    __tablename__ = "masto_post_stats"
+
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True
+    )
+    favourites_count: Mapped[int] = mapped_column(BigInt, default=0, server_default="0")
+    reblogs_count: Mapped[int] = mapped_column(BigInt, default=0, server_default="0")
+    replies_count: Mapped[int] = mapped_column(BigInt, default=0, server_default="0")
 
 
 class IdempotencyKey(Base):

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
 from backchannel.kit.ids import new_id
@@ -36,6 +36,7 @@ from backchannel.mastodon_api.models import (
     Favourite,
     IdempotencyKey,
     OAuthApp,
+    PostStats,
     Reblog,
     Reply,
     TagFollow,
@@ -226,35 +227,30 @@ async def account_stats(session: AsyncSession, ids: Collection[int]) -> dict[int
 async def follow_counts(
     session: AsyncSession, ids: Collection[int]
 ) -> tuple[dict[int, int], dict[int, int]]:
-    """(followers, following) per account."""
+    """(followers, following) per account, from the counters triggers keep."""
     if not ids:
         return {}, {}
-    wanted = list(ids)
-    followers = await session.execute(
-        select(AccountFollow.target_id, func.count())
-        .where(AccountFollow.target_id.in_(wanted))
-        .group_by(AccountFollow.target_id)
+    rows = await session.execute(
+        select(
+            AccountStats.account_id, AccountStats.followers_count, AccountStats.following_count
+        ).where(AccountStats.account_id.in_(list(ids)))
     )
-    following = await session.execute(
-        select(AccountFollow.follower_id, func.count())
-        .where(AccountFollow.follower_id.in_(wanted))
-        .group_by(AccountFollow.follower_id)
-    )
-    return {k: int(v) for k, v in followers.all()}, {k: int(v) for k, v in following.all()}
+    followers: dict[int, int] = {}
+    following: dict[int, int] = {}
+    for account_id, n_followers, n_following in rows:
+        followers[account_id] = int(n_followers)
+        following[account_id] = int(n_following)
+    return followers, following
 
 
 def _counts_of_accounts() -> Select[int, int | None, datetime | None, int, int]:
-    followers = select(func.count()).where(AccountFollow.target_id == Account.id).scalar_subquery()
-    following = (
-        select(func.count()).where(AccountFollow.follower_id == Account.id).scalar_subquery()
-    )
     return (
         select(
             Account.id,
             AccountStats.statuses_count,
             AccountStats.last_status_at,
-            followers,
-            following,
+            func.coalesce(AccountStats.followers_count, 0),
+            func.coalesce(AccountStats.following_count, 0),
         )
         .outerjoin(AccountStats, AccountStats.account_id == Account.id)
         .where(Account.id.in_(bindparam("ids", expanding=True)))
@@ -335,23 +331,25 @@ def count_statuses(session: Session, rows: list[dict[str, Any]]) -> None:
     session.connection().execute(stmt, params)
 
 
-async def _grouped(
-    session: AsyncSession, column: InstrumentedAttribute[int], ids: list[int]
-) -> dict[int, int]:
-    stmt = select(column, func.count()).where(column.in_(ids)).group_by(column)
-    return {k: int(v) for k, v in (await session.execute(stmt)).all()}
-
-
 async def status_counts(
     session: AsyncSession, post_ids: Collection[int]
 ) -> tuple[dict[int, int], dict[int, int], dict[int, int]]:
-    """(favourites, reblogs, replies) per post."""
+    """(favourites, reblogs, replies) per post, from the counters triggers keep."""
     if not post_ids:
         return {}, {}, {}
-    ids = list(post_ids)
-    favs = await _grouped(session, Favourite.post_id, ids)
-    boosts = await _grouped(session, Reblog.post_id, ids)
-    replies = await _grouped(session, Reply.parent_id, ids)
+    rows = await session.execute(
+        select(
+            PostStats.post_id,
+            PostStats.favourites_count,
+            PostStats.reblogs_count,
+            PostStats.replies_count,
+        ).where(PostStats.post_id.in_(list(post_ids)))
+    )
+    favs: dict[int, int] = {}
+    boosts: dict[int, int] = {}
+    replies: dict[int, int] = {}
+    for post_id, n_favs, n_boosts, n_replies in rows:
+        favs[post_id], boosts[post_id], replies[post_id] = n_favs, n_boosts, n_replies
     return favs, boosts, replies
 
 

@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import ColumnElement, String, Text, bindparam, cast, exists, func, select
+from sqlalchemy import String, Text, bindparam, cast, exists, func, select
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import aliased
@@ -32,7 +32,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from backchannel.db.base import BigInt
 from backchannel.kit.clock import isoformat
-from backchannel.mastodon_api.models import AccountFollow, AccountStats, Favourite, Reblog, Reply
+from backchannel.mastodon_api.models import AccountStats, Favourite, PostStats, Reblog
 from backchannel.people.models import Account
 from backchannel.posts.models import Post
 
@@ -163,11 +163,6 @@ def _run(dbapi: PoolProxiedConnection, dialect: Dialect, query: Query) -> list[A
 # --- the statement: a page's ids joined to everything -----------------------------------
 
 
-def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    """A correlated ``count(*)`` of the rows matching ``condition``."""
-    return select(func.count()).where(condition).scalar_subquery()
-
-
 def _status_columns(viewer: bool) -> list[Any]:
     parent = _PARENT
     columns: list[Any] = [
@@ -189,9 +184,9 @@ def _status_columns(viewer: bool) -> list[Any]:
         Post.edited_at,
         parent.id.label("parent_id"),
         parent.author_id.label("parent_author_id"),
-        _count(Favourite.post_id == Post.id),
-        _count(Reblog.post_id == Post.id),
-        _count(Reply.parent_id == Post.id),
+        func.coalesce(PostStats.favourites_count, 0),
+        func.coalesce(PostStats.reblogs_count, 0),
+        func.coalesce(PostStats.replies_count, 0),
         Account.id.label("author_id"),
         Account.acct,
         Account.username,
@@ -206,8 +201,8 @@ def _status_columns(viewer: bool) -> list[Any]:
         Account.created_at.label("author_created_at"),
         AccountStats.statuses_count,
         AccountStats.last_status_at,
-        _count(AccountFollow.target_id == Account.id),
-        _count(AccountFollow.follower_id == Account.id),
+        func.coalesce(AccountStats.followers_count, 0),
+        func.coalesce(AccountStats.following_count, 0),
     ]
     if viewer:
         who = bindparam("viewer", type_=BigInt)
@@ -226,6 +221,7 @@ def _joined(stmt: Select[Any]) -> Select[Any]:
     return (
         stmt.join(Account, Account.id == Post.author_id)
         .outerjoin(AccountStats, AccountStats.account_id == Account.id)
+        .outerjoin(PostStats, PostStats.post_id == Post.id)
         .outerjoin(_PARENT, _PARENT.source_uri == Post.in_reply_to_uri)
     )
 
@@ -233,9 +229,9 @@ def _joined(stmt: Select[Any]) -> Select[Any]:
 def with_everything(ids: Select[Any], *, viewer: bool) -> Statement:
     """``ids`` (one ``id`` column: the page) joined to all a StatusRow holds, newest first.
 
-    The page is a subquery, so the counts (correlated subqueries over the counters'
-    indexes) are computed for its rows only, whatever plan finds them (SQLite would
-    compute them for every row it sorts). JSON columns come as text on every backend;
+    The page is a subquery, so the joins (and the viewer's marks, correlated
+    subqueries) are made for its rows only, whatever plan finds them (SQLite would
+    make them for every row it sorts). JSON columns come as text on every backend;
     ``viewer`` adds the marks of the ``viewer`` parameter.
     """
     page = ids.subquery("page")
