@@ -32,6 +32,7 @@ from backchannel.kit.body_limit import BodyLimit
 from backchannel.kit.http import make_client
 from backchannel.kit.raw_send import SCOPE_KEY as RAW_SEND
 from backchannel.mastodon_api.http import MastodonEdge
+from backchannel.mastodon_api.token_watch import TokenWatch
 from backchannel.posts.language import warm_up
 from backchannel.streams import jobs as stream_jobs
 from backchannel.streams.service import StreamService
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             capacity=settings.stream_buffer_frames,
             heartbeat=settings.sse_heartbeat_seconds,
         )
+        token_watch = TokenWatch(sessionmaker, every=settings.stream_token_check_seconds)
         writer = Writer(sessionmaker, broker, batch_size=settings.write_batch_size)
         registry = build_registry()
         runner: JobRunner | None = None
@@ -84,13 +86,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             hub=streams.hub,
             writer=writer,
             wake_jobs=runner.wake if runner else (lambda: None),
-            extra={"streams": streams, "registry": registry, "http": http},
+            extra={
+                "streams": streams,
+                "token_watch": token_watch,
+                "registry": registry,
+                "http": http,
+            },
         )
         app.state.services = services
         # Load the language model now, off the event loop, not on the first post.
         await asyncio.to_thread(warm_up)
         await broker.start(streams.hub.deliver)
         await streams.start()
+        await token_watch.start()
         await writer.start()
         async with sessionmaker() as session, session.begin():
             await jobs_repo.enqueue(
@@ -121,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if runner is not None:
                 await runner.stop()
             await streams.stop()
+            await token_watch.stop()
             await writer.stop()
             await broker.stop()
             await http.aclose()

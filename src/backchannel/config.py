@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     stream_buffer_frames: int = Field(default=4096, ge=16)
     #: How long persisted stream entries are kept for Last-Event-ID resumption.
     stream_retention_hours: float = Field(default=48.0, gt=0)
+    #: Seconds between two checks of the tokens behind open Mastodon streams: a token
+    #: revoked, or an account suspended, in another process ends its streams this late
+    #: at most. One query per check, however many streams are open.
+    stream_token_check_seconds: float = Field(default=2.0, gt=0)
     #: Run durable jobs inside the serve process (off when ``backchannel worker``
     #: processes do it).
     run_jobs_in_process: bool = True

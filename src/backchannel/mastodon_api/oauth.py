@@ -27,6 +27,7 @@ from backchannel.mastodon_api import scopes as scope_rules
 from backchannel.mastodon_api.http import JSON
 from backchannel.mastodon_api.models import OAuthApp
 from backchannel.mastodon_api.oauth_pages import consent_page, error_page, oob_page, sign_in_page
+from backchannel.mastodon_api.token_watch import token_watch
 from backchannel.mastodon_api.tokens import OAuthError
 from backchannel.people import service as people
 from backchannel.people.models import Account
@@ -211,9 +212,11 @@ async def revoke(request: Request, services: ServicesDep) -> JSON:
     client_secret = p.text("client_secret", max_length=512) or basic_secret
     access_token = p.text("token", max_length=512) or ""
 
+    hashed = people.token_hash(access_token)
+
     async def write(uow: UnitOfWork) -> None:
         app = await tokens.authenticate_client(uow.session, client_id, client_secret)
-        await repo.revoke(uow.session, people.token_hash(access_token), app.id)
+        await repo.revoke(uow.session, hashed, app.id)
 
     try:
         await services.writer.submit(write)
@@ -221,4 +224,7 @@ async def revoke(request: Request, services: ServicesDep) -> JSON:
         return _oauth_error(
             OAuthError("unauthorized_client", "You are not authorized to revoke this token", 403)
         )
+    # This process's open streams on the token end now, not at the watch's next round
+    # (it asks, rather than assumes: another app's token is left as it was).
+    await token_watch(services).check_now(hashed)
     return JSON({})

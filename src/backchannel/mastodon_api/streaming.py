@@ -5,6 +5,8 @@ Both read the Mastodon channels that ``publish`` frames once per post. SSE sends
 those frames' bytes as they are (the shared hub, ``Last-Event-ID`` resumption);
 the WebSocket text of a frame is built once and shared by every connection.
 Since Mastodon 4.2 the public and hashtag streams need a user's token; so here.
+A stream ends (SSE) or closes (WebSocket, code 4001) once its token is revoked or its
+account suspended: see ``token_watch``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from backchannel.deps import Services, ServicesDep
 from backchannel.errors import AppError, BadRequest
 from backchannel.mastodon_api import publish
 from backchannel.mastodon_api.auth import Caller, account_of, resolve, user
+from backchannel.mastodon_api.token_watch import token_watch
 from backchannel.posts.hashtags import normalize_tag
 from backchannel.streams.frames import Frame
 from backchannel.streams.hub import ChannelBuffer, Waker
@@ -36,6 +39,10 @@ StreamCaller = Annotated[Caller, Depends(user("read:statuses"))]
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
 MAX_SUBSCRIPTIONS = 50
 REPLAY_BATCH = 500
+#: The close code when the token stops working: the 4xxx range is the application's,
+#: and 4001 is what the handshake already answers a bad token with, so a client
+#: treats both alike (sign in again) rather than as a malformed request (1008).
+TOKEN_GONE = 4001
 
 
 def channel_for(stream: str, tag: str | None, caller: Caller) -> tuple[str, list[str]]:
@@ -70,7 +77,12 @@ async def _sse(
 ) -> EventStream:
     channel, _ = channel_for(stream, tag, caller)
     cursors = parse_last_event_id(resume, 1)
-    return _streams(services).open([channel], cursors, prelude=b":)\n\n")
+    token = caller.token_hash
+    assert token is not None  # user() guarantees it
+    watch = token_watch(services)
+    return _streams(services).open(
+        [channel], cursors, prelude=b":)\n\n", end_when=lambda: watch.until_invalid(token)
+    )
 
 
 @router.get("/api/v1/streaming/public")
@@ -241,28 +253,17 @@ class MastodonSocket:
             if not texts:
                 await self.waker.event.wait()
 
-    async def still_allowed(self, token: str | None, every: float) -> None:
-        """Re-check the token now and then: a revoked token ends the stream."""
-        while True:
-            await asyncio.sleep(every)
-            try:
-                caller = await resolve(self.services, token)
-            except AppError:
-                return
-            if caller.account is None:
-                return
-
-    async def run(self, first: tuple[str, str | None] | None, token: str | None) -> None:
+    async def run(self, first: tuple[str, str | None] | None) -> bool:
+        """Serve the connection until either side ends it; False if its token went."""
         if first is not None:
             await self.subscribe(*first)
-        every = self.services.settings.sse_heartbeat_seconds
-        tasks = {
-            asyncio.create_task(self.receive()),
-            asyncio.create_task(self.send()),
-            asyncio.create_task(self.still_allowed(token, every)),
-        }
+        token = self.caller.token_hash
+        assert token is not None  # the handshake resolved it
+        revoked = asyncio.create_task(token_watch(self.services).until_invalid(token))
+        tasks = {asyncio.create_task(self.receive()), asyncio.create_task(self.send()), revoked}
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            return not revoked.done()
         finally:
             for task in tasks:
                 task.cancel()
@@ -295,7 +296,7 @@ async def websocket_stream(websocket: WebSocket) -> None:
     socket = MastodonSocket(websocket, services, caller)
     try:
         first = (stream, websocket.query_params.get("tag")) if stream else None
-        await socket.run(first, token)
+        allowed = await socket.run(first)
     except AppError as exc:
         await websocket.send_text(
             orjson.dumps({"error": exc.message, "status": exc.status}).decode()
@@ -303,4 +304,4 @@ async def websocket_stream(websocket: WebSocket) -> None:
         await websocket.close(code=1008)
         return
     with contextlib.suppress(RuntimeError):  # closed by the peer already
-        await websocket.close()
+        await websocket.close(code=1000 if allowed else TOKEN_GONE)

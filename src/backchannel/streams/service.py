@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backchannel.streams import repository as store
 from backchannel.streams.frames import Frame
 from backchannel.streams.hub import StreamHub
-from backchannel.streams.sse import ConnectionRegistry, EventStream, Gate
+from backchannel.streams.sse import ConnectionRegistry, EndWhen, EventStream, Gate
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class StreamService:
         cursors: Sequence[int | None],
         prelude: bytes = b"",
         still_allowed: Gate | None = None,
+        end_when: EndWhen | None = None,
     ) -> EventStream:
         return EventStream(
             hub=self.hub,
@@ -61,6 +62,7 @@ class StreamService:
             heartbeat=self.heartbeat,
             prelude=prelude,
             still_allowed=still_allowed,
+            end_when=end_when,
         )
 
     async def start(self) -> None:

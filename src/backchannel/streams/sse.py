@@ -28,6 +28,9 @@ StoreReader = Callable[[str, int, int | None, int], Awaitable[list[Frame]]]
 SeqReader = Callable[[Sequence[str]], Awaitable[list[int]]]
 #: Whether the viewer may still read the stream (asked about once a heartbeat).
 Gate = Callable[[], Awaitable[bool]]
+#: Made when the body starts; once it returns, the stream ends as if the client had
+#: gone (e.g. its token was revoked). Cancelled when the stream ends first.
+EndWhen = Callable[[], Awaitable[None]]
 
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -89,6 +92,7 @@ class EventStream(Response):
         heartbeat: float,
         prelude: bytes = b"",
         still_allowed: Gate | None = None,
+        end_when: EndWhen | None = None,
     ) -> None:
         super().__init__()
         self.hub = hub
@@ -100,6 +104,7 @@ class EventStream(Response):
         self.heartbeat = heartbeat
         self.prelude = prelude
         self.still_allowed = still_allowed
+        self.end_when = end_when
         self.multiplexed = len(self.channel_names) > 1
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -110,7 +115,7 @@ class EventStream(Response):
         buffers = self.hub.subscribe(self.channel_names, waker)
         conn = Connection(asyncio.current_task())
         self.registry.open.add(conn)
-        closed = False
+        closed = ended = False
 
         async def watch() -> None:
             nonlocal closed
@@ -121,9 +126,21 @@ class EventStream(Response):
                     waker.ring()
                     return
 
+        async def until_ended(end_when: EndWhen) -> None:
+            nonlocal ended
+            try:
+                await end_when()
+            except Exception:
+                # Fail closed: a stream whose end condition broke is not known to be
+                # allowed any more.
+                log.exception("a stream's end condition failed; ending the stream")
+            ended = True
+            waker.ring()
+
         watcher = asyncio.create_task(watch())
+        ender = asyncio.create_task(until_ended(self.end_when)) if self.end_when else None
         try:
-            await self._stream(send, buffers, waker, conn, lambda: closed)
+            await self._stream(send, buffers, waker, conn, lambda: closed or ended)
         except (asyncio.CancelledError, OSError):
             # Dropped by us (stuck) or by the peer: either way this connection is over.
             # A cancellation from outside (shutdown) still propagates below.
@@ -138,6 +155,8 @@ class EventStream(Response):
                 return
         finally:
             watcher.cancel()
+            if ender is not None:
+                ender.cancel()
             self.registry.open.discard(conn)
             self.hub.unsubscribe(buffers, waker)
         try:
