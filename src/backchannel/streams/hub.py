@@ -24,13 +24,23 @@ log = logging.getLogger(__name__)
 GapReader = Callable[[str, int, int], Awaitable[list[Frame]]]
 
 
-class Waker:
-    """A subscriber's doorbell: any of its channels rings it."""
+#: Writes a channel's new frames to an idle subscriber at once; False: ring it instead.
+Push = Callable[[list[Frame]], bool]
 
-    __slots__ = ("event",)
+
+class Waker:
+    """A subscriber's doorbell: any of its channels rings it.
+
+    An idle, caught-up subscriber may also leave a ``push``: new frames are then
+    written to it from the delivery itself, with no task to wake and no loop to run
+    per client (at a thousand clients a wall's frame costs that a thousand times).
+    """
+
+    __slots__ = ("event", "push")
 
     def __init__(self) -> None:
         self.event = asyncio.Event()
+        self.push: Push | None = None
 
     def ring(self) -> None:
         self.event.set()
@@ -63,12 +73,14 @@ class ChannelBuffer:
             return list(self.frames)
         return [self.frames[i] for i in range(start, len(self.frames))]
 
-    def append(self, frames: Iterable[Frame]) -> None:
+    def append(self, frames: list[Frame]) -> None:
         for frame in frames:
             self.frames.append(frame)
             self.last_seq = frame.seq
         for waker in self.wakers:
-            waker.ring()
+            push = waker.push
+            if push is None or not push(frames):
+                waker.event.set()
 
 
 class StreamHub:

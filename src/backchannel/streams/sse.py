@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from typing import Any
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -191,6 +192,36 @@ class EventStream(Response):
             conn.sending_since = 0.0
             last_write = registry.now
 
+        # The direct path (see Waker.push): while this connection waits, caught up on
+        # its one channel, the hub's delivery writes new frames itself. ``send`` is
+        # stepped by hand: it finishes at once unless the socket's buffer is full; then
+        # the write is left half done in ``stalled``, and this task finishes it.
+        stalled: tuple[Generator[Any, None, None], Any] | None = None
+        failure: BaseException | None = None
+
+        def push(frames: list[Frame]) -> bool:
+            nonlocal stalled, failure, last_write
+            if frames[0].seq != pos[0] + 1:
+                return False  # not the next frame for us: the loop sorts it out
+            waker.push = None
+            body = frames[0].single if len(frames) == 1 else b"".join(f.single for f in frames)
+            pending = send(
+                {"type": "http.response.body", "body": body, "more_body": True}
+            ).__await__()
+            pos[0] = frames[-1].seq
+            try:
+                waiting = pending.send(None)
+            except StopIteration:
+                last_write = registry.now
+                waker.push = push
+                return True
+            except BaseException as exc:  # noqa: BLE001 - handed to the task, raised there
+                failure = exc
+                return False
+            conn.sending_since = registry.now
+            stalled = (pending, waiting)
+            return False
+
         if self.prelude:
             await write(self.prelude)
         # A channel resumed from Last-Event-ID replays from the store first: the shared
@@ -198,7 +229,17 @@ class EventStream(Response):
         # is another process) and know nothing of what was missed. A channel that
         # starts live is caught up already: we subscribed before reading its cursor.
         caught_up = [c is None for c in self.start_cursors]
+        direct = not self.multiplexed
         while not is_closed():
+            waker.push = None
+            if stalled is not None:
+                pending, waiting = stalled
+                stalled = None
+                await _finish(pending, waiting)
+                conn.sending_since = 0.0
+                last_write = registry.now
+            if failure is not None:
+                raise failure
             waker.event.clear()
             if self.still_allowed is not None and registry.now - last_check >= self.heartbeat:
                 last_check = registry.now
@@ -238,4 +279,27 @@ class EventStream(Response):
                 continue
             if registry.now - last_write >= self.heartbeat * 0.9:
                 await write(HEARTBEAT)
+            if direct and caught_up[0] and not waker.event.is_set():
+                waker.push = push
             await waker.event.wait()
+
+
+async def _finish(pending: Generator[Any, None, None], waiting: Any) -> None:
+    """Run a ``send`` coroutine that ``push`` started, from where it stopped to wait
+    (for the socket to drain), as the event loop would have run it."""
+    try:
+        while True:
+            if waiting is None:
+                await asyncio.sleep(0)
+            else:
+                # What a task does with a future its coroutine yields: take the
+                # "blocking" mark off (awaiting a marked future again is an error),
+                # then wait for it.
+                waiting._asyncio_future_blocking = False
+                await waiting
+            waiting = pending.send(None)
+    except StopIteration:
+        return
+    except BaseException:
+        pending.close()
+        raise
