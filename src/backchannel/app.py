@@ -32,6 +32,7 @@ from backchannel.kit.body_limit import BodyLimit
 from backchannel.kit.http import make_client
 from backchannel.kit.raw_send import SCOPE_KEY as RAW_SEND
 from backchannel.mastodon_api.http import MastodonEdge
+from backchannel.mastodon_api.media_uploads import UPLOAD_PATHS
 from backchannel.mastodon_api.token_watch import TokenWatch
 from backchannel.posts.language import warm_up
 from backchannel.streams import jobs as stream_jobs
@@ -149,7 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         same_site="lax",
         https_only=settings.public_url().startswith("https://"),
     )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, streamed=UPLOAD_PATHS)
     app.add_middleware(MastodonEdge)  # CORS and rate-limit headers on the Mastodon API
 
     from backchannel.connectors.routes import router as connectors_router

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     media_max_bytes: int = Field(default=8_000_000, ge=1024)
     #: How much the media cache in ``data_dir`` keeps before it forgets the oldest.
     media_cache_bytes: int = Field(default=500_000_000, ge=1_000_000)
+    #: The largest image an app may upload through the Mastodon API (``POST
+    #: /api/v2/media``). Uploads are kept in the database, so its backups hold them.
+    media_upload_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -4,6 +4,8 @@ PostgreSQL cannot store them, so they would fail late, as a server error."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,15 +27,21 @@ def _body_has_nul(scope: Scope, body: bytes) -> bool:
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, *, streamed: Collection[str] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        #: Paths whose handlers stream the body and limit it themselves (uploads: large,
+        #: binary, so neither this limit nor the NUL check fits them).
+        self.streamed = frozenset(streamed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and _has_nul(scope):
             await self._refuse(send, 400, NUL_MESSAGE)
             return
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] in self.streamed:
             await self.app(scope, receive, send)
             return
         for name, value in scope["headers"]:

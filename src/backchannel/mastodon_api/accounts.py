@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backchannel.db.writer import UnitOfWork
 from backchannel.deps import ServicesDep, SessionDep
 from backchannel.errors import NotFound, Unprocessable
-from backchannel.mastodon_api import params, status_rows
+from backchannel.mastodon_api import notify, params, status_rows
 from backchannel.mastodon_api import post_queries as queries
 from backchannel.mastodon_api import repository as repo
 from backchannel.mastodon_api.access import NOT_FOUND, visibilities_for
@@ -125,7 +125,7 @@ async def _follow(services: ServicesDep, me: Account, account_id: str, on: bool)
         if target.id == me.id:
             raise Unprocessable("You cannot follow yourself")
         if on:
-            await repo.add_follow(uow.session, me.id, target.id)
+            await notify.follow(uow, me, target, services.settings.public_url())
         else:
             await repo.remove_follow(uow.session, me.id, target.id)
 

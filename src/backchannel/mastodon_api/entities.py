@@ -233,14 +233,15 @@ def _media(post_id: int, source: str, media: list[Any]) -> list[JSONDict]:
         url = m.get("url")
         items.append(
             {
-                "id": f"{post_id}{i:02d}",
+                # An upload made here keeps its own id (apps send it back on an edit).
+                "id": m.get("id") or f"{post_id}{i:02d}",
                 "type": m.get("type", "image"),
                 "url": url,
                 "preview_url": m.get("preview_url") or url,
                 "remote_url": url if source != "local" else None,
                 "preview_remote_url": None,
                 "text_url": None,
-                "meta": {},
+                "meta": m.get("meta") or {},
                 "description": m.get("description") or None,
                 "blurhash": m.get("blurhash"),
             }

@@ -13,6 +13,8 @@ from backchannel.config import Settings
 from backchannel.deps import ServicesDep, SessionDep
 from backchannel.mastodon_api import repository as repo
 from backchannel.mastodon_api.http import JSON
+from backchannel.mastodon_api.media import MAX_ATTACHMENTS
+from backchannel.mastodon_api.media_uploads import EXTENSIONS, MAX_DESCRIPTION
 from backchannel.mastodon_api.statuses import MAX_CHARACTERS
 
 router = APIRouter(tags=["mastodon"])
@@ -34,18 +36,20 @@ def streaming_url(settings: Settings) -> str:
     return f"{scheme}://{parts.netloc}"
 
 
-def _configuration() -> dict[str, Any]:
+def _configuration(settings: Settings) -> dict[str, Any]:
     return {
         "accounts": {"max_featured_tags": 0, "max_pinned_statuses": 0},
         "statuses": {
             "max_characters": MAX_CHARACTERS,
-            "max_media_attachments": 0,
+            "max_media_attachments": MAX_ATTACHMENTS,
             "characters_reserved_per_url": 23,
         },
         "media_attachments": {
-            "supported_mime_types": [],
-            "image_size_limit": 0,
-            "image_matrix_limit": 0,
+            "supported_mime_types": list(EXTENSIONS),
+            "description_limit": MAX_DESCRIPTION,
+            "image_size_limit": settings.media_upload_max_bytes,
+            # Mastodon's: not enforced here, but apps scale larger photos down to it.
+            "image_matrix_limit": 33_177_600,
             "video_size_limit": 0,
             "video_frame_rate_limit": 0,
             "video_matrix_limit": 0,
@@ -80,7 +84,7 @@ async def instance_v1(services: ServicesDep, session: SessionDep) -> JSON:
             "registrations": False,
             "approval_required": True,
             "invites_enabled": False,
-            "configuration": _configuration(),
+            "configuration": _configuration(services.settings),
             "contact_account": None,
             "rules": [],
         }
@@ -92,7 +96,7 @@ async def instance_v2(services: ServicesDep, session: SessionDep) -> JSON:
     settings = services.settings
     users, _, _ = await repo.instance_counts(session)
     public = {"local": "public", "remote": "public"}
-    configuration = _configuration()
+    configuration = _configuration(settings)
     configuration["urls"] = {"streaming": streaming_url(settings), "status": None}
     configuration["translation"] = {"enabled": False}
     configuration["timelines_access"] = {

@@ -20,6 +20,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from backchannel.db.writer import UnitOfWork
+from backchannel.mastodon_api import notify
 from backchannel.mastodon_api import post_queries as queries
 from backchannel.mastodon_api import repository as repo
 from backchannel.mastodon_api.entities import AccountCounts, Renderer
@@ -165,6 +166,7 @@ async def post_changed(
     removed_tags: Collection[str] = (),
 ) -> None:
     await _bookkeep(uow, post, change)
+    await notify.post_changed(uow, change, post, base_url)
     channels = _public_channels(post, post.tags) + await _home_channels(uow, post)
     gone = str(post.id).encode()
     if change == "deleted":

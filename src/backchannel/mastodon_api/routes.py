@@ -7,7 +7,11 @@ from fastapi import APIRouter
 from backchannel.mastodon_api import (
     accounts,
     apps,
+    compat,
     instance,
+    markers,
+    media,
+    notifications,
     oauth,
     statuses,
     streaming,
@@ -16,5 +20,18 @@ from backchannel.mastodon_api import (
 )
 
 router = APIRouter()
-for module in (apps, oauth, accounts, statuses, timelines, tags, instance, streaming):
+for module in (
+    apps,
+    oauth,
+    accounts,
+    statuses,
+    media,
+    timelines,
+    tags,
+    instance,
+    streaming,
+    notifications,
+    markers,
+    compat,
+):
     router.include_router(module.router)

@@ -13,7 +13,7 @@ from backchannel.db.writer import UnitOfWork
 from backchannel.deps import Services, ServicesDep, SessionDep
 from backchannel.errors import Forbidden, NotFound, Unprocessable
 from backchannel.kit.ids import new_id
-from backchannel.mastodon_api import params
+from backchannel.mastodon_api import media, notify, params, polls
 from backchannel.mastodon_api import post_queries as queries
 from backchannel.mastodon_api import repository as repo
 from backchannel.mastodon_api.access import NOT_FOUND, can_see, visible_post
@@ -48,15 +48,19 @@ async def _render(services: Services, viewer: Account | None, post_id: int) -> d
 
 
 def _post_in(
-    base: str, author: Account, post_id: int, p: params.Params, reply_uri: str | None
+    base: str,
+    author: Account,
+    post_id: int,
+    p: params.Params,
+    reply_uri: str | None,
+    attached: list[MediaIn],
 ) -> PostIn:
+    polls.refuse_polls(p)
     text = (p.text("status", max_length=MAX_CHARACTERS * 4) or "").strip()
-    if not text:
+    if not text and not attached:
         raise Unprocessable("Validation failed: Text can't be blank")
     if len(text) > MAX_CHARACTERS:
         raise Unprocessable(f"Validation failed: Text character limit of {MAX_CHARACTERS} exceeded")
-    if p.has("poll"):
-        raise Unprocessable("Validation failed: polls are not supported here")
     visibility = p.text("visibility", "public", max_length=16) or "public"
     if visibility not in _VISIBILITIES:
         raise Unprocessable(f"Validation failed: '{visibility}' is not a visibility")
@@ -75,6 +79,7 @@ def _post_in(
         visibility=Visibility(visibility),
         language=language.lower() if language else None,
         in_reply_to_uri=reply_uri,
+        media=attached,
     )
 
 
@@ -96,8 +101,10 @@ async def create_status(request: Request, caller: UserWriteStatuses, services: S
         reply_uri = None
         if reply_to is not None:
             reply_uri = (await visible_post(session, account, reply_to)).source_uri
-        data = _post_in(base, account, post_id, p, reply_uri)
+        attached = await media.for_status(session, account.id, p, base)
+        data = _post_in(base, account, post_id, p, reply_uri, attached)
         await posts.ingest(uow, data, base_url=base, post_id=post_id)
+        await media.attach(session, account.id, post_id, attached)
         if key is not None:
             await repo.remember_key(session, account.id, key, post_id)
         return post_id
@@ -135,12 +142,16 @@ async def edit_status(
         post = await _own_local(uow.session, account, post_id)
         if post.source != SourceKind.LOCAL.value or post.reblog_of_uri is not None:
             raise Forbidden("This action is not allowed")
-        data = _post_in(base, account, post.id, p, post.in_reply_to_uri)
+        kept = [MediaIn.model_validate(m) for m in post.media]
+        attached = await media.for_status(
+            uow.session, account.id, p, base, post_id=post.id, kept=kept
+        )
+        data = _post_in(base, account, post.id, p, post.in_reply_to_uri, attached)
         data.visibility = Visibility(post.visibility)
-        data.media = [MediaIn.model_validate(m) for m in post.media]
         data.url = post.url
         data.source_uri = post.source_uri
         await posts.ingest(uow, data, base_url=base)
+        await media.attach(uow.session, account.id, post.id, attached, replacing=True)
 
     await services.writer.submit(write)
     return JSON(await _render(services, account, post_id))
@@ -172,7 +183,7 @@ async def _mark(
     async def write(uow: UnitOfWork) -> int:
         post = await visible_post(uow.session, account, post_id)
         if favourite:
-            await repo.favourite(uow.session, account.id, post.id, on)
+            await notify.favourite(uow, account, post, on, base)
             return post.id
         existing = await repo.reblog_of(uow.session, account.id, post.id)
         if on and existing is None:
@@ -189,7 +200,7 @@ async def _mark(
                 visibility=Visibility.PUBLIC,
             )
             await posts.ingest(uow, data, base_url=base, post_id=reblog_id)
-            await repo.add_reblog(uow.session, account.id, post.id, reblog_id)
+            await notify.reblog(uow, account, post, reblog_id, base)
             return reblog_id
         if on and existing is not None:
             return existing.reblog_id

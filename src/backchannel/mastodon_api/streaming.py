@@ -24,7 +24,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from backchannel.deps import Services, ServicesDep
 from backchannel.errors import AppError, BadRequest
-from backchannel.mastodon_api import publish
+from backchannel.mastodon_api import notify, publish
 from backchannel.mastodon_api.auth import Caller, account_of, resolve, user
 from backchannel.mastodon_api.token_watch import token_watch
 from backchannel.posts.hashtags import normalize_tag
@@ -58,7 +58,7 @@ def channel_for(stream: str, tag: str | None, caller: Caller) -> tuple[str, list
     if kind == "user":
         return publish.user(account_of(caller).id), ["user"]
     if kind == "user:notification":
-        return f"m:notification:{account_of(caller).id}", ["user:notification"]
+        return notify.channel(account_of(caller).id), ["user:notification"]
     raise BadRequest("Unknown stream type")
 
 

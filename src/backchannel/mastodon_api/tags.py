@@ -35,7 +35,7 @@ def _name(raw: str) -> str:
     return name
 
 
-async def _history(session: AsyncSession, name: str) -> list[dict[str, str]]:
+async def history(session: AsyncSession, name: str) -> list[dict[str, str]]:
     """Uses per day for the last week, newest first, as Mastodon's ``history``."""
     today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     days = []
@@ -63,7 +63,7 @@ async def _tag(session: AsyncSession, name: str, base: str, account_id: int | No
     if account_id is not None:
         following = name in await repo.followed_tags(session, account_id, [name])
     data = tag_entity(name, base, following=following)
-    data["history"] = await _history(session, name)
+    data["history"] = await history(session, name)
     return data
 
 

@@ -57,14 +57,16 @@ class MediaLinks:
         A remote image: its ``/media/…`` path. A path, not an absolute URL, because
         the pages that show it are this site's own, reached under whatever name a
         proxy in front gives it (``base_url`` may be unset, or name another door).
-        A URL on this site already is left as it is; ``None`` for a missing or unsafe
-        one (``javascript:``, relative, …).
+        A URL on this site already is left as it is, but for this site's own
+        ``/media/`` files (images uploaded here): their path, for the same reason.
+        ``None`` for a missing or unsafe one (``javascript:``, relative, …).
         """
         safe = safe_url(url)
         if safe is None:
             return None
         if safe.startswith(self.base_url + "/"):
-            return safe
+            path = safe[len(self.base_url) :]
+            return path if path.startswith(PREFIX) else safe
         return self.path(safe)
 
     def verify(self, signature: str, encoded: str) -> str | None:

@@ -58,6 +58,19 @@ class MediaIn(BaseModel):
     description: ShortText = ""
     type: Annotated[str, StringConstraints(pattern=r"^(image|video|gifv|audio|unknown)$")] = "image"
     blurhash: Annotated[str, StringConstraints(max_length=100)] | None = None
+    # An image uploaded here (``mastodon_api.media``) carries its id and Mastodon's
+    # ``meta`` (size, focus). Left out of the stored JSON when unset, so remote media
+    # are stored as before and an unchanged remote post still compares equal.
+    id: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$")] | None = Field(
+        default=None, exclude_if=lambda v: v is None
+    )
+    meta: (
+        Annotated[
+            dict[str, Annotated[dict[str, int | float | str], Field(max_length=8)]],
+            Field(max_length=4),
+        ]
+        | None
+    ) = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class PostIn(BaseModel):
