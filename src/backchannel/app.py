@@ -34,6 +34,7 @@ from backchannel.kit.raw_send import SCOPE_KEY as RAW_SEND
 from backchannel.mastodon_api.http import MastodonEdge
 from backchannel.mastodon_api.media_uploads import UPLOAD_PATHS
 from backchannel.mastodon_api.token_watch import TokenWatch
+from backchannel.posts import hot_write
 from backchannel.posts.language import warm_up
 from backchannel.streams import jobs as stream_jobs
 from backchannel.streams.service import StreamService
@@ -53,6 +54,12 @@ class BackchannelApp(FastAPI):
         # Before every middleware: streams write their frames with this (kit.raw_send).
         if scope["type"] == "http":
             scope[RAW_SEND] = send
+            if hot_write.wants(scope):
+                await hot_write.serve(self.state.services, self._full, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    async def _full(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
 
 

@@ -67,7 +67,7 @@ async def get_account(request: Request, services: ServicesDep) -> Account | None
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("the Authorization header must be 'Bearer TOKEN'")
-        account = await _token_lookups(services).owner(token.strip())
+        account = await token_lookups(services).owner(token.strip())
         if account is None:
             raise Unauthorized("the access token is invalid or was revoked")
         if account.is_suspended:
@@ -91,7 +91,7 @@ async def get_account(request: Request, services: ServicesDep) -> Account | None
     return account
 
 
-def _token_lookups(services: Services) -> TokenLookups:
+def token_lookups(services: Services) -> TokenLookups:
     # One per app (made on first use, kept with the services).
     found = services.extra.get("token_lookups")
     if not isinstance(found, TokenLookups):

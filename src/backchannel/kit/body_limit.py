@@ -12,11 +12,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 NUL_MESSAGE = "the request contains a NUL character (\\u0000 or %00), which is not allowed"
 
 
-def _has_nul(scope: Scope) -> bool:
+def has_nul(scope: Scope) -> bool:
     return "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b"")
 
 
-def _body_has_nul(scope: Scope, body: bytes) -> bool:
+def body_has_nul(scope: Scope, body: bytes) -> bool:
     if b"\x00" in body or b"\\u0000" in body:
         return True
     form = any(
@@ -35,7 +35,7 @@ class BodyLimit:
         self.streamed = frozenset(streamed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _has_nul(scope):
+        if scope["type"] == "http" and has_nul(scope):
             await self._refuse(send, 400, NUL_MESSAGE)
             return
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
@@ -71,7 +71,7 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if _body_has_nul(scope, body):
+        if body_has_nul(scope, body):
             await self._refuse(send, 400, NUL_MESSAGE)
             return
         sent = False

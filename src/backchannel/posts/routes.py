@@ -42,7 +42,7 @@ def _local_post_in(
     )
 
 
-async def _create(
+async def create(
     services: ServicesDep, account: Account, body: PostCreate, event: Event | None = None
 ) -> dict[str, Any]:
     base = services.settings.public_url()
@@ -71,7 +71,7 @@ async def create_post(
     body: PostCreate, services: ServicesDep, account: AccountDep
 ) -> dict[str, Any]:
     """Write a post here. Its hashtags decide which events and columns it reaches."""
-    return await _create(services, account, body)
+    return await create(services, account, body)
 
 
 @router.post("/api/events/{slug}/posts", status_code=201)
@@ -84,7 +84,7 @@ async def create_event_post(
     event_tags = {t.tag for t in event.tags}
     if not event_tags & set(extract_hashtags(body.status)):
         body = body.model_copy(update={"status": f"{body.status} #{event.primary_tag}"})
-    return await _create(services, account, body, event)
+    return await create(services, account, body, event)
 
 
 @router.get("/api/posts/{post_id}")
