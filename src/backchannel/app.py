@@ -31,6 +31,7 @@ from backchannel.jobs.service import JobRegistry
 from backchannel.kit.body_limit import BodyLimit
 from backchannel.kit.http import make_client
 from backchannel.kit.raw_send import SCOPE_KEY as RAW_SEND
+from backchannel.mastodon_api import media_jobs
 from backchannel.mastodon_api.http import MastodonEdge
 from backchannel.mastodon_api.media_uploads import UPLOAD_PATHS
 from backchannel.mastodon_api.token_watch import TokenWatch
@@ -46,6 +47,7 @@ def build_registry() -> JobRegistry:
     """Every job kind this server knows; ``serve`` and ``worker`` share it."""
     registry = JobRegistry()
     stream_jobs.register(registry)
+    media_jobs.register(registry)
     return registry
 
 
@@ -114,6 +116,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 stream_jobs.PRUNE,
                 {"retention_hours": settings.stream_retention_hours},
                 dedupe_key=f"{stream_jobs.PRUNE}:next",
+            )
+            await jobs_repo.enqueue(
+                session, media_jobs.FORGET, {}, dedupe_key=f"{media_jobs.FORGET}:next"
             )
         if runner is not None:
             await runner.start()

@@ -5,8 +5,8 @@ backups, and no process has to find a file another one wrote.
 
 An upload is free until a post uses it (``post_id``); a post that is deleted frees
 its images again (``ON DELETE SET NULL``), so an app's "delete and redraft" can post
-them anew. Uploads left free for a day may be deleted by a cleanup job (not written
-yet: ``post_id IS NULL AND created_at < now - 1 day``).
+them anew. Uploads left free for a day are deleted by an hourly job
+(``media_jobs``).
 """
 
 from __future__ import annotations
