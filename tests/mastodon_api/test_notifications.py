@@ -229,6 +229,20 @@ async def test_mentions_follow_who_may_read_the_post(server: LiveServer) -> None
     assert direct.id not in [n.status.id for n in await off_loop(alice.notifications)]
 
 
+async def test_a_mention_added_by_an_edit_notifies_once(server: LiveServer) -> None:
+    alice, bob, carol = await people(server, "alice", "bob", "carol")
+    post = await off_loop(carol.status_post, "thanks @bob")
+    assert [t for t, _ in await ids_of(bob)] == ["mention"]
+    assert await ids_of(alice) == []
+    # Alice is named by the edit: she hears of it; Bob, named before, not again.
+    await off_loop(carol.status_update, post.id, "thanks @bob and @alice")
+    assert await ids_of(alice) == [("mention", "carol")]
+    assert [t for t, _ in await ids_of(bob)] == ["mention"]
+    # Another edit that keeps them both tells nobody anything new.
+    await off_loop(carol.status_update, post.id, "thanks @bob and @alice!")
+    assert len(await ids_of(alice)) == 1 and len(await ids_of(bob)) == 1
+
+
 async def test_unread_count_counts_from_the_notifications_marker(server: LiveServer) -> None:
     alice, bob = await people(server, "alice", "bob")
     post = await off_loop(alice.status_post, "hello")

@@ -176,3 +176,17 @@ async def drop_earlier(
     if status_id is not None:
         stmt = stmt.where(Notification.status_id == status_id)
     await session.execute(stmt)
+
+
+async def mentioned_already(
+    session: AsyncSession, status_id: int, account_ids: Collection[int]
+) -> set[int]:
+    """Which of ``account_ids`` have had a mention notification for this status."""
+    found = await session.scalars(
+        select(Notification.account_id).where(
+            Notification.status_id == status_id,
+            Notification.type == NotificationType.MENTION.value,
+            Notification.account_id.in_(list(account_ids)),
+        )
+    )
+    return set(found.all())

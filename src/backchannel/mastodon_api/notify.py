@@ -73,8 +73,9 @@ async def follow(uow: UnitOfWork, follower: Account, target: Account, base_url: 
 
 
 async def post_changed(uow: UnitOfWork, change: str, post: Post, base_url: str) -> None:
-    """A new post notifies the local accounts it mentions (and who may read it)."""
-    if change != "created" or not post.mentions:
+    """A new post notifies the local accounts it mentions (and who may read it); an
+    edit notifies those it mentions now and did not before."""
+    if change not in ("created", "edited") or not post.mentions:
         return
     names = mentioned_here(post, base_url)
     if not names:
@@ -87,6 +88,9 @@ async def post_changed(uow: UnitOfWork, change: str, post: Post, base_url: str) 
             uow.session, post.author_id, [a.id for a in readers]
         )
         readers = [a for a in readers if a.id in allowed]
+    if change == "edited" and readers:
+        told = await queries.mentioned_already(uow.session, post.id, [a.id for a in readers])
+        readers = [a for a in readers if a.id not in told]
     for reader in sorted(readers, key=lambda a: a.id):
         await _notify(uow, reader, MENTION, post.author, base_url, status=post)
 
