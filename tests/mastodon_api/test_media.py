@@ -196,6 +196,56 @@ async def test_alt_text_can_change_until_a_post_shows_the_image(server: LiveServ
     assert refusal(late)[0] == 422 and "edit the post" in refusal(late)[1]
 
 
+async def test_an_edit_changes_the_alt_text_of_the_posts_images(
+    server: LiveServer, http: httpx.AsyncClient
+) -> None:
+    token = await user_token(server, "alice")
+    alice = client(server, token)
+    slide, photo = await _upload(alice, png(5, 5), description=""), await _upload(alice, png())
+    stranger = await _upload(alice, png(2, 2))
+    status = await off_loop(alice.status_post, "slides #dk2018", media_ids=[slide, photo])
+    # As Mastodon.py sends it (JSON). It names the kept images by their attributes
+    # (its media_ids become theirs), so both are there, one with new alt text.
+    attributes = [
+        alice.generate_media_edit_attributes(slide, description="Slide 1: agenda"),
+        alice.generate_media_edit_attributes(photo),
+    ]
+    edited = await off_loop(
+        alice.status_update, status.id, "slides #dk2018", media_attributes=attributes
+    )
+    assert [m.description for m in edited.media_attachments] == [
+        "Slide 1: agenda",
+        None,
+    ]
+    shown = await off_loop(alice.status, status.id)
+    assert [m.id for m in shown.media_attachments] == [slide.id, photo.id]
+    assert shown.media_attachments[0].description == "Slide 1: agenda"
+    # As a form, with a focus too.
+    form = {
+        "status": "slides #dk2018",
+        "media_attributes[][id]": photo.id,
+        "media_attributes[][description]": "The room, full",
+        "media_attributes[][focus]": "0.0,0.5",
+    }
+    response = await http.put(
+        f"/api/v1/statuses/{status.id}", data=form, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200, response.text
+    second = response.json()["media_attachments"][1]
+    assert second["description"] == "The room, full" and second["meta"]["focus"]["y"] == 0.5
+    # An image the post does not show cannot be described through it.
+    response = await http.put(
+        f"/api/v1/statuses/{status.id}",
+        json={
+            "status": "slides #dk2018",
+            "media_attributes": [{"id": stranger.id, "description": "not here"}],
+        },
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 422 and "not one of this post" in response.json()["error"]
+    assert (await off_loop(alice.media, stranger)).description in ("", None)
+
+
 async def test_an_edit_replaces_the_images_and_a_deleted_post_frees_them(
     server: LiveServer,
 ) -> None:

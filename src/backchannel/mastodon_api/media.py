@@ -179,9 +179,20 @@ async def for_status(
 ) -> list[MediaIn]:
     """The images a new post (or an edit of ``post_id``) asks for with ``media_ids[]``:
     the caller's uploads, not shown by another post. Without ``media_ids`` an edit
-    keeps what the post has (``kept``), as Mastodon does."""
+    keeps what the post has (``kept``), as Mastodon does; an edit's
+    ``media_attributes`` change the alt text and focus of the images it shows."""
     if not p.has("media_ids"):
-        return list(kept)
+        chosen = list(kept)
+    else:
+        chosen = await _chosen(session, account_id, p, base, post_id)
+    if post_id is not None:
+        chosen = await _edit_attributes(session, account_id, p, base, chosen)
+    return chosen
+
+
+async def _chosen(
+    session: AsyncSession, account_id: int, p: params.Params, base: str, post_id: int | None
+) -> list[MediaIn]:
     ids = _requested(p)
     found = await store.owned_many(session, account_id, ids)
     for media_id in ids:
@@ -193,6 +204,70 @@ async def for_status(
                 f"Validation failed: the image {media_id} is attached to another post already"
             )
     return [media_in(base, found[media_id]) for media_id in ids]
+
+
+_ATTRIBUTE_KEYS = ("id", "description", "focus")
+
+
+def _attributes(p: params.Params) -> list[dict[str, Any]]:
+    """``media_attributes``: a JSON list of objects, or a form's
+    ``media_attributes[][id]=…&media_attributes[][description]=…`` lists, in order."""
+    found: list[dict[str, Any]] = []
+    for value in p.raw("media_attributes") + p.raw("media_attributes[]"):
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if not isinstance(item, dict):
+                raise Unprocessable("media_attributes: each entry must be an object")
+            found.append(item)
+    columns = {key: p.strings(f"media_attributes[][{key}]") for key in _ATTRIBUTE_KEYS}
+    ids = columns["id"]
+    for key, values in columns.items():
+        if values and len(values) != len(ids):
+            raise Unprocessable(f"media_attributes: {len(ids)} ids but {len(values)} {key}s")
+    found += [
+        {key: columns[key][i] for key in _ATTRIBUTE_KEYS if columns[key]} for i in range(len(ids))
+    ]
+    if len(found) > MAX_ATTACHMENTS:
+        raise Unprocessable(f"media_attributes: at most {MAX_ATTACHMENTS} entries")
+    return found
+
+
+async def _edit_attributes(
+    session: AsyncSession,
+    account_id: int,
+    p: params.Params,
+    base: str,
+    chosen: list[MediaIn],
+) -> list[MediaIn]:
+    """An edit's new alt text and focus for the post's images (Mastodon 4.1's
+    ``media_attributes``); images the post will not show cannot be changed here."""
+    wanted = _attributes(p)
+    if not wanted:
+        return chosen
+    shown = {m.id for m in chosen if m.id is not None}
+    changes: dict[int, dict[str, Any]] = {}
+    for entry in wanted:
+        media_id = params.parse_id(str(entry.get("id", "")), "media_attributes id")
+        if str(media_id) not in shown:
+            raise Unprocessable(
+                f"Validation failed: the image {media_id} is not one of this post's images"
+            )
+        changes[media_id] = entry
+    rows = await store.owned_many(session, account_id, list(changes))
+    for media_id, entry in changes.items():
+        row = rows.get(media_id)
+        if row is None:
+            raise Unprocessable(f"Validation failed: no image of yours has the id {media_id}")
+        if "description" in entry:
+            row.description = description_of(str(entry["description"] or ""))
+        if "focus" in entry:
+            raw_focus = entry["focus"]
+            focus = focus_of(str(raw_focus) if raw_focus is not None else None)
+            row.focus_x, row.focus_y = focus or (None, None)
+    return [
+        media_in(base, rows[int(m.id)]) if m.id is not None and int(m.id) in rows else m
+        for m in chosen
+    ]
 
 
 async def attach(

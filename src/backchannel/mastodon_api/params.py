@@ -29,6 +29,10 @@ class Params:
     def has(self, name: str) -> bool:
         return name in self._values or f"{name}[]" in self._values
 
+    def raw(self, name: str) -> list[Any]:
+        """The values as sent (a JSON body's lists and objects as they are)."""
+        return list(self._values.get(name, []))
+
     def strings(self, name: str, *, max_items: int = 100) -> list[str]:
         values = self._values.get(f"{name}[]", []) + self._values.get(name, [])
         flat: list[str] = []
