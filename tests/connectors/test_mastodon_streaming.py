@@ -97,6 +97,26 @@ async def test_live_posts_edits_and_deletes(
     assert all(r.token == USER_TOKEN for r in server.logged(TIMELINE))
 
 
+async def test_a_delete_after_a_restart_still_takes_the_post_down(
+    server: FakeMastodon, sessionmaker: Sessions, tmp_path: Path
+) -> None:
+    async with runtime_context(sessionmaker, tmp_path) as ctx:
+        await make_event(ctx.writer, "fedicamp")
+        first = MastodonRuntime(ctx, spec_for(server, token=USER_TOKEN))
+        async with running(first):
+            await eventually(connected(first, server), what="a live stream")
+            status = server.post("Slides are up")
+            await eventually(counter(sessionmaker, 1), what="the live post")
+        # A new runtime (a restart: nothing in memory) hears of the delete.
+        second = MastodonRuntime(ctx, spec_for(server, token=USER_TOKEN))
+        async with running(second):
+            await eventually(connected(second, server), what="the stream again")
+            server.delete(status["id"])
+            await eventually(counter(sessionmaker, 0), what="the post deleted")
+    assert second.health.counts["deleted"] == 1
+    assert second.health.counts["delete_unknown"] == 0
+
+
 async def test_a_dropped_stream_reconnects_and_catches_up_without_gap_or_duplicate(
     server: FakeMastodon, sessionmaker: Sessions, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -81,6 +82,10 @@ class Health:
         }
 
 
+#: A connector's own write that goes with a post's ingest (see ``Sink.post``).
+AfterIngest = Callable[[UnitOfWork, posts.IngestResult], Awaitable[None]]
+
+
 class Sink:
     """The one door, as a connector sees it: hand over a ``PostIn`` or a deletion.
 
@@ -96,11 +101,18 @@ class Sink:
         self._base_url = base_url
         self.health = health
 
-    async def post(self, data: PostIn) -> posts.IngestResult | None:
+    async def post(
+        self, data: PostIn, then: AfterIngest | None = None
+    ) -> posts.IngestResult | None:
+        """Ingest ``data``; ``then`` runs in the same transaction with the result, so
+        what a connector keeps about the post commits with it."""
         base_url = self._base_url
 
         async def write(uow: UnitOfWork) -> posts.IngestResult:
-            return await posts.ingest(uow, data, base_url=base_url)
+            result = await posts.ingest(uow, data, base_url=base_url)
+            if then is not None:
+                await then(uow, result)
+            return result
 
         try:
             result = await self._writer.submit(write)

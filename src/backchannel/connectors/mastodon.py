@@ -14,10 +14,10 @@ catches up on its own, so adding a tag never disturbs the streams already open. 
 event listens to a handful of tags: a handful of connections.
 
 Deletes: a stream's ``delete`` names the server's own id of the status, not its uri.
-The runtime remembers id → uri for the statuses it stored (the newest
-``KNOWN_STATUSES``, in memory). After a restart it no longer knows the ids stored
-before: a delete of one of those is counted as ``delete_unknown`` and the post stays
-until a moderator hides it.
+Each stored status's id is kept with its post (``mastodon_ids``, in the same
+transaction), and the newest ``KNOWN_STATUSES`` also in memory; so a delete after a
+restart still takes the post down. A delete of a status nobody stored is counted as
+``delete_unknown``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from collections.abc import Iterable
 import httpx
 import orjson
 
+from backchannel.connectors import mastodon_ids
 from backchannel.connectors.base import Runtime, RuntimeContext, Spec
 from backchannel.connectors.mastodon_client import (
     PAGE_LIMIT,
@@ -316,7 +317,10 @@ class MastodonRuntime(Runtime):
             await self._store(status)
             await self._advance(tag, status.id)
         elif event.event == "delete":
-            uri = self._known.forget(event.data.strip())
+            status_id = event.data.strip()
+            uri = self._known.forget(status_id)
+            if uri is None:
+                uri = await mastodon_ids.uri_of(self.ctx.sessionmaker, self.server, status_id)
             if uri is None:
                 self.health.counts["delete_unknown"] += 1
                 return
@@ -332,7 +336,9 @@ class MastodonRuntime(Runtime):
         if status.post is None:
             self.health.counts["dropped"] += 1  # a boost: its status comes on its own
             return
-        result = await self.sink.post(status.post)
+        result = await self.sink.post(
+            status.post, then=mastodon_ids.remember(self.server, status.id)
+        )
         self.health.seen(status.post.edited_at or status.created_at)
         if result is None:
             return

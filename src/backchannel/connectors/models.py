@@ -89,3 +89,20 @@ class ConnectorLease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RemoteStatusId(Base):
+    """A Mastodon server's own id for a status stored here.
+
+    A stream's ``delete`` names only that id, not the status's uri; kept in the
+    database (not only in the runtime's memory) so a delete after a restart, or one
+    that reaches another process, still takes the post off the walls. It goes with its
+    post.
+    """
+
+    __tablename__ = "connector_status_ids"
+
+    #: The server's base URL, as the connector's target gives it.
+    server: Mapped[str] = mapped_column(String(255), primary_key=True)
+    status_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)

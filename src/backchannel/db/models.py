@@ -1,6 +1,11 @@
 """Imports every model so ``Base.metadata`` is complete (for Alembic and tests)."""
 
-from backchannel.connectors.models import Connector, ConnectorCursor, ConnectorLease
+from backchannel.connectors.models import (
+    Connector,
+    ConnectorCursor,
+    ConnectorLease,
+    RemoteStatusId,
+)
 from backchannel.events.models import Event, EventModerator, EventSession, EventTag
 from backchannel.jobs.models import Job
 from backchannel.mastodon_api import media_models  # noqa: F401
@@ -19,6 +24,7 @@ __all__ = [
     "Connector",
     "ConnectorCursor",
     "ConnectorLease",
+    "RemoteStatusId",
     "Event",
     "EventModerator",
     "EventPost",
