@@ -200,3 +200,17 @@ async def test_too_little_text_has_no_language_rather_than_a_wrong_one(api: Any)
     result = await api.ingest(source_uri=URI, content_html="<p>ok #dk2018</p>", author=BOB)
     post = await api.get_json(f"/api/posts/{result.post.id}")
     assert post["language"] is None
+
+
+async def test_an_author_who_opts_out_later_leaves_the_wall(api: Any) -> None:
+    await with_event(api)
+    await api.ingest(source_uri=URI, content_html="<p>hello #dk2018</p>", author=BOB)
+    assert api.texts((await api.wall("dk2018"))["posts"]) == ["hello #dk2018"]
+    # Their account now says no (Mastodon's indexable: false): the next post brings it.
+    await api.ingest(
+        source_uri=URI + "-2",
+        content_html="<p>again #dk2018</p>",
+        author={**BOB, "opted_out": True},
+    )
+    assert (await api.wall("dk2018"))["posts"] == []
+    assert await api.timeline("dk2018") == []

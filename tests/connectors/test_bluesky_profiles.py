@@ -144,6 +144,34 @@ async def test_no_unauthenticated_authors_are_opted_out_and_hidden(
     }
 
 
+async def test_an_opt_out_learned_after_an_outage_takes_down_what_was_shown(
+    sessionmaker: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    shy = did(3)
+    api = FakeBlueskyAPI()
+    api.down = True
+    t = now_us()
+    async with JetstreamServer() as server:
+        async with bluesky_context(sessionmaker, tmp_path, api, [server.url]) as ctx:
+            await make_event(ctx.writer, "dk2026")
+            async with running(ctx, spec("dk2026")) as runtime:
+                runtime.profiles.retry_first = 0.2
+                # The profile is out of reach: the post is stored under the DID, shown.
+                await server.publish(post_event(shy, "s", "#dk2026 hi", time_us=t))
+                await until(lambda: runtime.health.counts["created"] == 1)
+                assert await event_states(sessionmaker) == {f"at://{shy}/{POST}/s": "approved"}
+                api.profiles[shy] = profile_view(
+                    shy, "shy.bsky.social", labels=["!no-unauthenticated"]
+                )
+                api.down = False
+
+                async def withdrawn() -> bool:
+                    states = await event_states(sessionmaker)
+                    return states == {f"at://{shy}/{POST}/s": "hidden"}
+
+                await until(withdrawn)
+
+
 async def test_authors_stored_during_an_outage_are_updated_when_it_ends(
     sessionmaker: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:

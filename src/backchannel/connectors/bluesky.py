@@ -47,6 +47,7 @@ from backchannel.connectors.jetstream import (
 from backchannel.connectors.models import ConnectorStatus
 from backchannel.db.writer import UnitOfWork
 from backchannel.kit.http import check_url, user_agent
+from backchannel.moderation import service as moderation
 from backchannel.people import service as people
 from backchannel.people.schemas import AuthorIn
 
@@ -80,7 +81,10 @@ _CONNECTION_ERRORS = (
 
 
 async def _update_author(author: AuthorIn, uow: UnitOfWork) -> None:
-    await people.upsert_remote_author(uow.session, author)
+    account = await people.upsert_remote_author(uow.session, author)
+    if account.opted_out:
+        # The profile, looked up late, says no: what was shown under the DID goes.
+        await moderation.withdraw_opted_out(uow, account)
 
 
 class WriteFailed(Exception):

@@ -75,6 +75,15 @@ async def visible_posts_of_author(
     return list((await session.scalars(stmt)).all())
 
 
+async def visible_posts_of_author_anywhere(
+    session: AsyncSession, author_id: int
+) -> list[EventPost]:
+    stmt = select(EventPost).where(
+        EventPost.author_id == author_id, EventPost.state != PostState.HIDDEN.value
+    )
+    return list((await session.scalars(stmt)).all())
+
+
 async def held_posts(session: AsyncSession, event_id: int) -> list[tuple[Post, EventPost]]:
     stmt = (
         select(Post, EventPost)

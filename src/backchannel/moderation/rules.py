@@ -14,6 +14,9 @@ from backchannel.events.models import ModerationMode
 from backchannel.moderation.models import PostState
 from backchannel.moderation.schemas import Rules
 
+#: The reason a post of an author who opted out is hidden with.
+OPTED_OUT = "the author opted out of being shown"
+
 
 @dataclass(frozen=True, slots=True)
 class PostFacts:
@@ -60,7 +63,7 @@ def evaluate(mode: ModerationMode, rules: Rules, facts: PostFacts, *, over_rate:
         return Verdict(PostState.HIDDEN, False, reason)
 
     if facts.author_opted_out:
-        return hide("the author opted out of being shown")
+        return hide(OPTED_OUT)
     if acct in rules.blocked_authors:
         return hide("blocked author")
     if domain and any(domain == d or domain.endswith("." + d) for d in rules.blocked_domains):

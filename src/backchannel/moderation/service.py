@@ -16,7 +16,7 @@ from backchannel.kit.clock import isoformat, utcnow
 from backchannel.kit.ids import new_id
 from backchannel.moderation import repository as repo
 from backchannel.moderation.models import AuditEntry, EventPost, PostState
-from backchannel.moderation.rules import PostFacts, Verdict, evaluate
+from backchannel.moderation.rules import OPTED_OUT, PostFacts, Verdict, evaluate
 from backchannel.moderation.schemas import Action, Rules
 from backchannel.people.models import Account
 from backchannel.posts.models import Post
@@ -225,6 +225,25 @@ async def ban(uow: UnitOfWork, event: Event, actor: Account, author: Account, re
         uow, event, actor, Action.BAN, target_acct=acct, reason=reason, details={"hidden": hidden}
     )
     uow.emit(channels.event_queue(event.id), "decision", _decision_frame(entry, None))
+    return hidden
+
+
+async def withdraw_opted_out(uow: UnitOfWork, author: Account) -> int:
+    """Take an author who opted out off every event's walls and columns.
+
+    Their new posts are hidden at admission; this is for what was admitted before we
+    learned it (a Bluesky profile looked up late, a Mastodon account that became
+    ``indexable: false``). Returns how many posts were taken off."""
+    hidden = 0
+    for ep in await repo.visible_posts_of_author_anywhere(uow.session, author.id):
+        post_removed(uow, ep, deleted=False)
+        ep.state = PostState.HIDDEN.value
+        ep.pinned = False
+        ep.held = False
+        ep.needs_review = False
+        ep.reason = OPTED_OUT
+        ep.decided_at = utcnow()
+        hidden += 1
     return hidden
 
 

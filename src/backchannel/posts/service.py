@@ -102,6 +102,9 @@ async def _author(uow: UnitOfWork, data: PostIn) -> Account:
     found: Account | None = authors.get(key)
     if found is None:
         found = authors[key] = await people.upsert_remote_author(uow.session, data.author)
+        if found.opted_out:
+            # Learned now, perhaps after earlier posts were shown: take those down too.
+            await moderation.withdraw_opted_out(uow, found)
     return found
 
 
