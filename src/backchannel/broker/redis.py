@@ -12,6 +12,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from backchannel.broker.base import FrameSink
+from backchannel.kit.tasks import cancel_and_wait
 from backchannel.streams.frames import Frame
 
 log = logging.getLogger(__name__)
@@ -81,11 +82,6 @@ class RedisBroker:
             await self._redis.publish(self._topic, pack(frames))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
         if self._redis is not None:
             await self._redis.aclose()

@@ -23,6 +23,7 @@ from backchannel.connectors.base import Runtime, RuntimeContext, Spec
 from backchannel.connectors.models import ConnectorStatus
 from backchannel.db.writer import UnitOfWork
 from backchannel.kit.clock import utcnow
+from backchannel.kit.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +88,7 @@ class Supervisor:
     async def stop(self) -> None:
         if self._task is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
         self._task = None
         await self._stop_all()
         with contextlib.suppress(Exception):

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from backchannel.broker.base import Broker
+from backchannel.kit.tasks import cancel_and_wait
 from backchannel.streams import repository as stream_store
 from backchannel.streams.frames import Frame
 
@@ -152,11 +153,7 @@ class Writer:
         if self._task is None:
             return
         await self._queue.join()
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
+        await cancel_and_wait(self._task)
         self._task = None
 
     async def submit(self, write: Write[T]) -> T:

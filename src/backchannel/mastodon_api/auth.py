@@ -105,14 +105,15 @@ def optional(scope: str) -> Callable[[Request], Coroutine[Any, Any, Caller]]:
     return dependency
 
 
-def user(scope: str) -> Callable[[Request], Coroutine[Any, Any, Caller]]:
-    """A user's token with ``scope``."""
+def user(scope: str | None) -> Callable[[Request], Coroutine[Any, Any, Caller]]:
+    """A user's token with ``scope`` (None: with any scope)."""
 
     async def dependency(request: Request) -> Caller:
         caller = await get_caller(request)
         if not caller.authenticated:
             raise Unauthorized(INVALID_TOKEN)
-        check_scope(caller, scope)
+        if scope is not None:
+            check_scope(caller, scope)
         if caller.account is None:
             raise NeedsUser("This method requires an authenticated user")
         return caller
@@ -134,3 +135,5 @@ UserReadFollows = Annotated[Caller, Depends(user("read:follows"))]
 UserWriteFollows = Annotated[Caller, Depends(user("write:follows"))]
 UserWriteFavourites = Annotated[Caller, Depends(user("write:favourites"))]
 UserProfile = Annotated[Caller, Depends(user("profile"))]
+#: Any user's token, whatever its scopes (Mastodon's announcements ask for no more).
+SignedIn = Annotated[Caller, Depends(user(None))]

@@ -14,12 +14,19 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from backchannel.deps import ServicesDep, SessionDep
-from backchannel.errors import Unauthorized
 from backchannel.kit.clock import utcnow
 from backchannel.mastodon_api import compat_queries as queries
 from backchannel.mastodon_api import params
 from backchannel.mastodon_api import repository as repo
-from backchannel.mastodon_api.auth import INVALID_TOKEN, Caller, NeedsUser, get_caller, user
+from backchannel.mastodon_api.auth import (
+    Caller,
+    SignedIn,
+    UserReadAccounts,
+    UserReadFollows,
+    UserReadStatuses,
+    get_caller,
+    user,
+)
 from backchannel.mastodon_api.entities import tag_entity
 from backchannel.mastodon_api.http import JSON
 from backchannel.mastodon_api.tags import history as tag_history
@@ -27,25 +34,11 @@ from backchannel.mastodon_api.tags import history as tag_history
 router = APIRouter(tags=["mastodon"])
 
 
-async def _signed_in(request: Request) -> Caller:
-    """A user's token with any scope (Mastodon's announcements ask for no more)."""
-    caller = await get_caller(request)
-    if not caller.authenticated:
-        raise Unauthorized(INVALID_TOKEN)
-    if caller.account is None:
-        raise NeedsUser("This method requires an authenticated user")
-    return caller
-
-
-SignedIn = Annotated[Caller, Depends(_signed_in)]
-ReadAccounts = Annotated[Caller, Depends(user("read:accounts"))]
-ReadFilters = Annotated[Caller, Depends(user("read:filters"))]
-ReadLists = Annotated[Caller, Depends(user("read:lists"))]
-ReadStatuses = Annotated[Caller, Depends(user("read:statuses"))]
-ReadBookmarks = Annotated[Caller, Depends(user("read:bookmarks"))]
-ReadFollows = Annotated[Caller, Depends(user("read:follows"))]
-ReadBlocks = Annotated[Caller, Depends(user("read:blocks"))]
-ReadMutes = Annotated[Caller, Depends(user("read:mutes"))]
+UserReadFilters = Annotated[Caller, Depends(user("read:filters"))]
+UserReadLists = Annotated[Caller, Depends(user("read:lists"))]
+UserReadBookmarks = Annotated[Caller, Depends(user("read:bookmarks"))]
+UserReadBlocks = Annotated[Caller, Depends(user("read:blocks"))]
+UserReadMutes = Annotated[Caller, Depends(user("read:mutes"))]
 
 PREFERENCES = {
     "posting:default:visibility": "public",
@@ -63,23 +56,23 @@ def _no_pages(request: Request) -> JSON:
 
 
 @router.get("/api/v1/preferences")
-async def preferences(caller: ReadAccounts) -> JSON:
+async def preferences(caller: UserReadAccounts) -> JSON:
     return JSON(PREFERENCES)
 
 
 @router.get("/api/v1/filters")
 @router.get("/api/v2/filters")
-async def filters(caller: ReadFilters) -> JSON:
+async def filters(caller: UserReadFilters) -> JSON:
     return JSON([])
 
 
 @router.get("/api/v1/lists")
-async def lists(caller: ReadLists) -> JSON:
+async def lists(caller: UserReadLists) -> JSON:
     return JSON([])
 
 
 @router.get("/api/v1/conversations")
-async def conversations(request: Request, caller: ReadStatuses) -> JSON:
+async def conversations(request: Request, caller: UserReadStatuses) -> JSON:
     return _no_pages(request)
 
 
@@ -89,22 +82,22 @@ async def announcements(caller: SignedIn) -> JSON:
 
 
 @router.get("/api/v1/bookmarks")
-async def bookmarks(request: Request, caller: ReadBookmarks) -> JSON:
+async def bookmarks(request: Request, caller: UserReadBookmarks) -> JSON:
     return _no_pages(request)
 
 
 @router.get("/api/v1/follow_requests")
-async def follow_requests(request: Request, caller: ReadFollows) -> JSON:
+async def follow_requests(request: Request, caller: UserReadFollows) -> JSON:
     return _no_pages(request)
 
 
 @router.get("/api/v1/blocks")
-async def blocks(request: Request, caller: ReadBlocks) -> JSON:
+async def blocks(request: Request, caller: UserReadBlocks) -> JSON:
     return _no_pages(request)
 
 
 @router.get("/api/v1/mutes")
-async def mutes(request: Request, caller: ReadMutes) -> JSON:
+async def mutes(request: Request, caller: UserReadMutes) -> JSON:
     return _no_pages(request)
 
 

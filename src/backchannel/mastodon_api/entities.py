@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import html
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -86,6 +86,18 @@ class AccountCounts:
     stats: dict[int, AccountStats] = field(default_factory=dict)
     followers: dict[int, int] = field(default_factory=dict)
     following: dict[int, int] = field(default_factory=dict)
+
+    async def read(self, session: AsyncSession, ids: Collection[int]) -> None:
+        """Add the counters of ``ids``, with one query (``repository.counts_of_accounts``)."""
+        found = await repo.counts_of_accounts(session, ids)
+        for account_id, (statuses, last, followers, following) in found.items():
+            if statuses is not None:
+                # Not tracked by the session: what changes them writes them itself.
+                self.stats[account_id] = AccountStats(
+                    account_id=account_id, statuses_count=statuses, last_status_at=last
+                )
+            self.followers[account_id] = followers
+            self.following[account_id] = following
 
 
 def _account_json(
@@ -347,9 +359,9 @@ class Renderer:
         self.viewer = viewer
 
     async def account_counts(self, ids: set[int]) -> AccountCounts:
-        stats = await repo.account_stats(self.session, ids)
-        followers, following = await repo.follow_counts(self.session, ids)
-        return AccountCounts(stats, followers, following)
+        counts = AccountCounts()
+        await counts.read(self.session, ids)
+        return counts
 
     async def accounts(self, accounts: list[Account]) -> list[JSONDict]:
         counts = await self.account_counts({a.id for a in accounts})

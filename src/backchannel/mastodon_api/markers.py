@@ -6,23 +6,21 @@ Apps save it so that another app (or the same one after a restart) opens there, 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from backchannel.db.writer import UnitOfWork
 from backchannel.deps import ServicesDep, SessionDep
 from backchannel.kit.clock import isoformat, utcnow
 from backchannel.mastodon_api import compat_queries as queries
 from backchannel.mastodon_api import params
-from backchannel.mastodon_api.auth import Caller, account_of, user
+from backchannel.mastodon_api.auth import UserReadStatuses, UserWriteStatuses, account_of
 from backchannel.mastodon_api.http import JSON
 from backchannel.mastodon_api.notification_models import Marker, MarkerTimeline
 
 router = APIRouter(tags=["mastodon"])
-ReadMarkers = Annotated[Caller, Depends(user("read:statuses"))]
-WriteMarkers = Annotated[Caller, Depends(user("write:statuses"))]
 
 
 def _timelines(names: list[str]) -> list[MarkerTimeline]:
@@ -43,7 +41,7 @@ def _json(found: list[Marker]) -> dict[str, Any]:
 
 
 @router.get("/api/v1/markers")
-async def get_markers(request: Request, caller: ReadMarkers, session: SessionDep) -> JSON:
+async def get_markers(request: Request, caller: UserReadStatuses, session: SessionDep) -> JSON:
     """The markers of the ``timeline[]`` asked for (none asked: an empty object)."""
     me = account_of(caller)
     wanted = _timelines(params.query(request).strings("timeline", max_items=10))
@@ -71,7 +69,7 @@ async def _last_read_ids(request: Request) -> dict[MarkerTimeline, int]:
 
 
 @router.post("/api/v1/markers")
-async def save_markers(request: Request, caller: WriteMarkers, services: ServicesDep) -> JSON:
+async def save_markers(request: Request, caller: UserWriteStatuses, services: ServicesDep) -> JSON:
     me = account_of(caller)
     wanted = await _last_read_ids(request)
 

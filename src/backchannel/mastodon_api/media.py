@@ -34,7 +34,7 @@ from backchannel.mastodon_api.media_uploads import (
     focus_of,
     read_upload,
 )
-from backchannel.media.routes import IMAGE_CSP, IMMUTABLE
+from backchannel.media.routes import ERROR_HEADERS, IMAGE_HEADERS
 from backchannel.posts.schemas import MediaIn
 
 router = APIRouter(tags=["mastodon"])
@@ -287,14 +287,6 @@ async def attach(
 
 # --- the files ------------------------------------------------------------------------------
 
-_FILE_HEADERS = {
-    "Cache-Control": IMMUTABLE,
-    "Content-Security-Policy": IMAGE_CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Content-Disposition": "inline",
-}
-_MISSING_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-
 
 @router.api_route(FILE_PREFIX + "{media_id}/{name}", methods=["GET", "HEAD"])
 async def uploaded_file(
@@ -306,9 +298,9 @@ async def uploaded_file(
     if media_id.isdigit() and len(media_id) <= 19 and int(media_id) <= params.MAX_ID:
         found = await store.stored_file(session, int(media_id))
     if found is None or name != f"{found.key}.{EXTENSIONS.get(found.content_type)}":
-        return JSONResponse(error_body("no such image"), 404, headers=_MISSING_HEADERS)
+        return JSONResponse(error_body("no such image"), 404, headers=ERROR_HEADERS)
     etag = f'"{media_id}-{found.key}"'
-    headers = {**_FILE_HEADERS, "ETag": etag}
+    headers = {**IMAGE_HEADERS, "ETag": etag}
     if etag in (request.headers.get("if-none-match") or ""):
         return Response(status_code=304, headers=headers)
     return Response(found.data, media_type=found.content_type, headers=headers)

@@ -74,15 +74,8 @@ async def _account_counts(uow: UnitOfWork, ids: set[int]) -> AccountCounts:
     known: set[int] = cache.setdefault("known", set())
     missing = ids - known
     if missing:
-        found = await repo.counts_of_accounts(uow.session, missing)
-        for account_id, (statuses, last, followers, following) in found.items():
-            if statuses is not None:
-                # Not tracked by the session: the group's upsert writes the changes.
-                counts.stats[account_id] = AccountStats(
-                    account_id=account_id, statuses_count=statuses, last_status_at=last
-                )
-            counts.followers[account_id] = followers
-            counts.following[account_id] = following
+        # The group's upsert (``_StatusCounts``) writes what its posts change.
+        await counts.read(uow.session, missing)
         known |= missing
     return counts
 

@@ -217,32 +217,6 @@ async def followed_tag_page(session: AsyncSession, account_id: int, page: Page) 
 # --- counters ----------------------------------------------------------------------
 
 
-async def account_stats(session: AsyncSession, ids: Collection[int]) -> dict[int, AccountStats]:
-    if not ids:
-        return {}
-    rows = await session.scalars(select(AccountStats).where(AccountStats.account_id.in_(ids)))
-    return {r.account_id: r for r in rows}
-
-
-async def follow_counts(
-    session: AsyncSession, ids: Collection[int]
-) -> tuple[dict[int, int], dict[int, int]]:
-    """(followers, following) per account, from the counters triggers keep."""
-    if not ids:
-        return {}, {}
-    rows = await session.execute(
-        select(
-            AccountStats.account_id, AccountStats.followers_count, AccountStats.following_count
-        ).where(AccountStats.account_id.in_(list(ids)))
-    )
-    followers: dict[int, int] = {}
-    following: dict[int, int] = {}
-    for account_id, n_followers, n_following in rows:
-        followers[account_id] = int(n_followers)
-        following[account_id] = int(n_following)
-    return followers, following
-
-
 def _counts_of_accounts() -> Select[int, int | None, datetime | None, int, int]:
     return (
         select(
@@ -263,8 +237,8 @@ _COUNTS_OF_ACCOUNTS = _counts_of_accounts()
 async def counts_of_accounts(
     session: AsyncSession, ids: Collection[int]
 ) -> dict[int, tuple[int | None, datetime | None, int, int]]:
-    """``account_stats`` and ``follow_counts`` in one query: (statuses, last status,
-    followers, following) per account; statuses is None without a stats row."""
+    """(statuses, last status, followers, following) per account, in one query;
+    statuses is None without a stats row."""
     if not ids:
         return {}
     rows = await session.execute(_COUNTS_OF_ACCOUNTS, {"ids": list(ids)})

@@ -18,14 +18,14 @@ from collections import OrderedDict
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Request, WebSocket
+from fastapi import APIRouter, Header, Request, WebSocket
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocketDisconnect
 
 from backchannel.deps import Services, ServicesDep
 from backchannel.errors import AppError, BadRequest
 from backchannel.mastodon_api import notify, publish
-from backchannel.mastodon_api.auth import Caller, account_of, resolve, user
+from backchannel.mastodon_api.auth import Caller, UserReadStatuses, account_of, resolve
 from backchannel.mastodon_api.token_watch import token_watch
 from backchannel.posts.hashtags import normalize_tag
 from backchannel.streams.frames import Frame
@@ -35,7 +35,6 @@ from backchannel.streams.sse import EventStream, parse_last_event_id
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["mastodon"])
-StreamCaller = Annotated[Caller, Depends(user("read:statuses"))]
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
 MAX_SUBSCRIPTIONS = 50
 REPLAY_BATCH = 500
@@ -87,35 +86,41 @@ async def _sse(
 
 @router.get("/api/v1/streaming/public")
 async def public(
-    caller: StreamCaller, services: ServicesDep, last_event_id: LastEventId = None
+    caller: UserReadStatuses, services: ServicesDep, last_event_id: LastEventId = None
 ) -> EventStream:
     return await _sse(services, "public", None, caller, last_event_id)
 
 
 @router.get("/api/v1/streaming/public/local")
 async def public_local(
-    caller: StreamCaller, services: ServicesDep, last_event_id: LastEventId = None
+    caller: UserReadStatuses, services: ServicesDep, last_event_id: LastEventId = None
 ) -> EventStream:
     return await _sse(services, "public:local", None, caller, last_event_id)
 
 
 @router.get("/api/v1/streaming/public/remote")
 async def public_remote(
-    caller: StreamCaller, services: ServicesDep, last_event_id: LastEventId = None
+    caller: UserReadStatuses, services: ServicesDep, last_event_id: LastEventId = None
 ) -> EventStream:
     return await _sse(services, "public:remote", None, caller, last_event_id)
 
 
 @router.get("/api/v1/streaming/hashtag")
 async def hashtag(
-    request: Request, caller: StreamCaller, services: ServicesDep, last_event_id: LastEventId = None
+    request: Request,
+    caller: UserReadStatuses,
+    services: ServicesDep,
+    last_event_id: LastEventId = None,
 ) -> EventStream:
     return await _sse(services, "hashtag", request.query_params.get("tag"), caller, last_event_id)
 
 
 @router.get("/api/v1/streaming/hashtag/local")
 async def hashtag_local(
-    request: Request, caller: StreamCaller, services: ServicesDep, last_event_id: LastEventId = None
+    request: Request,
+    caller: UserReadStatuses,
+    services: ServicesDep,
+    last_event_id: LastEventId = None,
 ) -> EventStream:
     tag = request.query_params.get("tag")
     return await _sse(services, "hashtag:local", tag, caller, last_event_id)
@@ -123,14 +128,14 @@ async def hashtag_local(
 
 @router.get("/api/v1/streaming/user")
 async def user_stream(
-    caller: StreamCaller, services: ServicesDep, last_event_id: LastEventId = None
+    caller: UserReadStatuses, services: ServicesDep, last_event_id: LastEventId = None
 ) -> EventStream:
     return await _sse(services, "user", None, caller, last_event_id)
 
 
 @router.get("/api/v1/streaming/user/notification")
 async def notifications(
-    caller: StreamCaller, services: ServicesDep, last_event_id: LastEventId = None
+    caller: UserReadStatuses, services: ServicesDep, last_event_id: LastEventId = None
 ) -> EventStream:
     return await _sse(services, "user:notification", None, caller, last_event_id)
 

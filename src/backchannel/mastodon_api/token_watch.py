@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backchannel.deps import Services
+from backchannel.kit.tasks import cancel_and_wait
 from backchannel.people import repository as people_repo
 
 log = logging.getLogger(__name__)
@@ -99,13 +100,8 @@ class TokenWatch:
         self._task = asyncio.create_task(self._run(), name="mastodon-token-watch")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

@@ -9,14 +9,11 @@ is unknown.
 
 from __future__ import annotations
 
-from typing import Literal
-
+from backchannel.media import jpeg
 from backchannel.media.sniff import sniff
 
 #: JPEG start-of-frame markers: every SOFn but DHT (C4), JPG (C8) and DAC (CC).
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-#: Markers without a length: TEM, RST0-7 (and SOI).
-_STANDALONE = frozenset({0x01, 0xD8, *range(0xD0, 0xD8)})
 #: Exif orientations that turn the picture by 90 degrees: width and height swap.
 _TURNED = frozenset({5, 6, 7, 8})
 
@@ -71,56 +68,18 @@ def _webp(data: bytes) -> Size | None:
 
 def _jpeg(data: bytes) -> Size | None:
     orientation = 1
-    i = 2
-    while i + 4 <= len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte before a marker
-            i += 1
-            continue
-        if marker in _STANDALONE:
-            i += 2
-            continue
-        if marker in (0xD9, 0xDA):  # end of image, or the scan: no frame header came
-            return None
-        length = int.from_bytes(data[i + 2 : i + 4], "big")
-        if length < 2:
-            return None
-        segment = data[i + 4 : i + 2 + length]
-        if marker == 0xE1 and segment.startswith(b"Exif\x00\x00"):
-            orientation = exif_orientation(segment[6:]) or orientation
-        elif marker in _SOF and len(segment) >= 5:
-            height = int.from_bytes(segment[1:3], "big")
-            width = int.from_bytes(segment[3:5], "big")
-            return (height, width) if orientation in _TURNED else (width, height)
-        i += 2 + length
-    return None
-
-
-def exif_orientation(tiff: bytes) -> int | None:
-    """The orientation tag (0x0112) of IFD0 in an Exif TIFF block, if it has one."""
-    order: Literal["little", "big"]
-    if tiff[:4] == b"II*\x00":
-        order = "little"
-    elif tiff[:4] == b"MM\x00*":
-        order = "big"
-    else:
+    try:
+        for segment in jpeg.segments(data):
+            if segment.marker in (jpeg.SOS, jpeg.EOI):
+                return None  # no frame header came
+            body = data[segment.body]
+            if segment.marker in _SOF and len(body) >= 5:
+                height = int.from_bytes(body[1:3], "big")
+                width = int.from_bytes(body[3:5], "big")
+                return (height, width) if orientation in _TURNED else (width, height)
+            orientation = jpeg.orientation_of(data, segment) or orientation
+    except jpeg.Malformed:
         return None
-
-    def number(at: int, width: int) -> int:
-        return int.from_bytes(tiff[at : at + width], order)
-
-    ifd = number(4, 4)
-    if ifd + 2 > len(tiff):
-        return None
-    for n in range(number(ifd, 2)):
-        entry = ifd + 2 + 12 * n
-        if entry + 12 > len(tiff):
-            return None
-        if number(entry, 2) == 0x0112:
-            value = number(entry + 8, 2)
-            return value if 1 <= value <= 8 else None
     return None
 
 

@@ -12,14 +12,10 @@ Only JPEG is rewritten (it is what cameras write); other images are kept as sent
 
 from __future__ import annotations
 
-from backchannel.media.dimensions import exif_orientation
+from backchannel.media import jpeg
 from backchannel.media.sniff import sniff
 
-_APP0, _APP1, _APP13, _COM = 0xE0, 0xE1, 0xED, 0xFE
-_DROPPED = frozenset({_APP1, _APP13, _COM})
-#: Markers without a length: TEM, RST0-7.
-_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
-_EXIF = b"Exif\x00\x00"
+_DROPPED = frozenset({jpeg.APP1, jpeg.APP13, jpeg.COM})
 
 
 def orientation_segment(orientation: int) -> bytes:
@@ -32,7 +28,7 @@ def orientation_segment(orientation: int) -> bytes:
         + b"\x00\x00"
     )
     tiff = b"MM\x00*" + (8).to_bytes(4, "big") + (1).to_bytes(2, "big") + entry + bytes(4)
-    body = _EXIF + tiff
+    body = jpeg.EXIF + tiff
     return b"\xff\xe1" + (len(body) + 2).to_bytes(2, "big") + body
 
 
@@ -43,32 +39,21 @@ def without_metadata(data: bytes) -> bytes:
         return data
     kept: list[bytes] = []
     orientation: int | None = None
-    i = 2
-    while True:
-        if i + 4 > len(data) or data[i] != 0xFF:
-            return data
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte before a marker
-            i += 1
-            continue
-        if marker in _STANDALONE:
-            kept.append(data[i : i + 2])
-            i += 2
-            continue
-        if marker in (0xDA, 0xD9):  # the scan (or the end): the rest is kept as it is
-            rest = data[i:]
-            break
-        end = i + 2 + int.from_bytes(data[i + 2 : i + 4], "big")
-        if end > len(data) or end < i + 4:
-            return data
-        segment = data[i:end]
-        if marker == _APP1 and segment[4:10] == _EXIF:
-            orientation = exif_orientation(segment[10:]) or orientation
-        if marker not in _DROPPED:
-            kept.append(segment)
-        i = end
+    rest = b""
+    try:
+        for segment in jpeg.segments(data):
+            if segment.marker in (jpeg.SOS, jpeg.EOI):
+                rest = data[segment.start :]  # the picture (or the end): kept as it is
+                break
+            if segment.end > len(data):
+                return data  # cut short: not a file this rewrites
+            orientation = jpeg.orientation_of(data, segment) or orientation
+            if segment.marker not in _DROPPED:
+                kept.append(data[segment.start : segment.end])
+    except jpeg.Malformed:
+        return data
     if orientation is not None and orientation != 1:
         # After JFIF's APP0, which must come first when there is one.
-        at = 1 if kept and kept[0][1] == _APP0 else 0
+        at = 1 if kept and kept[0][1] == jpeg.APP0 else 0
         kept.insert(at, orientation_segment(orientation))
     return data[:2] + b"".join(kept) + rest

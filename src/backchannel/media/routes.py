@@ -21,13 +21,14 @@ router = APIRouter(tags=["media"])
 IMMUTABLE = "public, max-age=31536000, immutable"
 #: An image opened directly is a document of this origin: let it do nothing.
 IMAGE_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
-_IMAGE_HEADERS = {
+#: What every image this site serves carries, proxied or uploaded here.
+IMAGE_HEADERS = {
     "Cache-Control": IMMUTABLE,
     "Content-Security-Policy": IMAGE_CSP,
     "X-Content-Type-Options": "nosniff",
     "Content-Disposition": "inline",
 }
-_ERROR_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+ERROR_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
 def media_proxy(services: Services) -> MediaProxy:
@@ -44,7 +45,7 @@ def media_proxy(services: Services) -> MediaProxy:
 
 
 def _error(exc: AppError) -> JSONResponse:
-    return JSONResponse(error_body(exc.message), exc.status, headers=_ERROR_HEADERS)
+    return JSONResponse(error_body(exc.message), exc.status, headers=ERROR_HEADERS)
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:
@@ -66,7 +67,7 @@ async def proxied_image(
         image = await media_proxy(services).image(url)
     except AppError as exc:
         return _error(exc)
-    headers = {**_IMAGE_HEADERS, "ETag": image.etag}
+    headers = {**IMAGE_HEADERS, "ETag": image.etag}
     if _matches(request.headers.get("if-none-match"), image.etag):
         return Response(status_code=304, headers=headers)
     return Response(image.data, media_type=image.content_type, headers=headers)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backchannel.kit.tasks import cancel_and_wait
 from backchannel.streams import repository as store
 from backchannel.streams.frames import Frame
 from backchannel.streams.hub import StreamHub
@@ -69,12 +70,7 @@ class StreamService:
         self._task = asyncio.create_task(self._beat(), name="stream-heartbeat")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
         for conn in list(self.registry.open):
             if conn.task is not None:
                 conn.task.cancel()
