@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -270,8 +271,13 @@ def asyncpg_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+#: Set on the databases this benchmark creates: only those are dropped again.
+BENCH_MARK = "backchannel ingest benchmark"
+
+
 async def ensure_postgres(url: str) -> dict[str, str]:
-    """Create the database if missing; return its durability settings."""
+    """Start from a fresh database (each run the same size); return its durability
+    settings. A database that exists and was not made by this benchmark is refused."""
     import asyncpg
 
     dsn = asyncpg_dsn(url)
@@ -280,8 +286,19 @@ async def ensure_postgres(url: str) -> dict[str, str]:
     admin = await asyncpg.connect(f"{base}/postgres")
     try:
         exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
-        if not exists:
-            await admin.execute(f'CREATE DATABASE "{name}"')
+        if exists:
+            mark = await admin.fetchval(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+                name,
+            )
+            if mark != BENCH_MARK:
+                raise SystemExit(
+                    f"database {name!r} exists and was not created by this benchmark; "
+                    "name one that does not exist (it is dropped and made again each run)"
+                )
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(f"COMMENT ON DATABASE \"{name}\" IS '{BENCH_MARK}'")
     finally:
         await admin.close()
     conn = await asyncpg.connect(dsn)
@@ -307,12 +324,15 @@ async def prepare_raw_pg(url: str) -> None:
 
 
 async def start_server(
-    tmp: Path, database_url: str, tag: str, sqlite_driver: str = ""
+    tmp: Path, database_url: str, tag: str, sqlite_driver: str = "", setting: Sequence[str] = ()
 ) -> tuple[Server, str]:
     import httpx
 
     data_dir = tmp / "data"
     env = server_env(data_dir, database_url, sqlite_driver)
+    for item in setting:  # NAME=VALUE, a setting of the server (BACKCHANNEL_NAME)
+        key, _, value = item.partition("=")
+        env[f"BACKCHANNEL_{key.upper()}"] = value
     user = f"writer{os.getpid()}{int(time.time()) % 100000}"
     await asyncio.to_thread(create_user, data_dir, user, "organiser", env)
     port = free_port()
@@ -358,7 +378,12 @@ def sqlite_ddl(db_path: Path) -> list[str]:
 
 
 async def bench_backend(
-    backend: str, database_url: str, writers: list[int], duration: float, sqlite_driver: str = ""
+    backend: str,
+    database_url: str,
+    writers: list[int],
+    duration: float,
+    sqlite_driver: str = "",
+    setting: Sequence[str] = (),
 ) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix=f"bc-ingest-{backend}-"))
     tag = f"ingest{os.getpid()}{int(time.time()) % 100000}"
@@ -368,7 +393,7 @@ async def bench_backend(
     else:
         extra["sqlite_driver"] = sqlite_driver or "default"
         print(f"  sqlite driver: {extra['sqlite_driver']}", flush=True)
-    server, token = await start_server(tmp, database_url, tag, sqlite_driver)
+    server, token = await start_server(tmp, database_url, tag, sqlite_driver, setting)
     api: list[dict[str, Any]] = []
     try:
         for w in writers:
@@ -510,10 +535,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     results = []
     if not args.no_sqlite:
         for driver in args.sqlite_driver:
-            results.append(await bench_backend("sqlite", "", args.writers, args.duration, driver))
+            results.append(
+                await bench_backend("sqlite", "", args.writers, args.duration, driver, args.setting)
+            )
     if args.postgres:
         results.append(
-            await bench_backend("postgresql", args.postgres, args.writers, args.duration)
+            await bench_backend(
+                "postgresql", args.postgres, args.writers, args.duration, "", args.setting
+            )
         )
     for result in results:
         result["ratios"] = ratios(result)
@@ -528,6 +557,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "smoke": args.smoke,
             "postgres": args.postgres or None,
             "sqlite_drivers": [d or "default" for d in args.sqlite_driver],
+            "server_settings": args.setting,
         },
         "results": results,
     }
@@ -544,6 +574,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="",
         help="BACKCHANNEL_SQLITE_DRIVER for the SQLite server: aiosqlite, inline, or both "
         "comma-separated (each with its own raw baseline); default: the server's default",
+    )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a server setting (BACKCHANNEL_NAME), e.g. write_batch_size=64; repeatable",
     )
     parser.add_argument("--smoke", action="store_true", help="1 and 8 writers x 2 s")
     parser.add_argument("--output", type=Path, default=None, help="JSON file to write")
