@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import backchannel.db.models  # noqa: F401
@@ -93,12 +94,23 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 async def truncate_all(engine: AsyncEngine) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    async with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
-        else:
+    if engine.dialect.name != "postgresql":
+        async with engine.begin() as conn:
             for name in tables:
                 await conn.execute(text(f"DELETE FROM {name}"))
+        return
+    for attempt in range(5):
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+            return
+        except DBAPIError as exc:
+            # TRUNCATE locks table after table; a server of the previous test still
+            # reading (a job runner's poll, a stream's token check) can make that a
+            # deadlock, which PostgreSQL breaks by failing us. Take the locks again.
+            if "deadlock" not in str(exc) or attempt == 4:
+                raise
+            await asyncio.sleep(0.1)
 
 
 @pytest.fixture

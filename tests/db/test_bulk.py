@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backchannel.db.bulk import insert_many
 from backchannel.people.models import Account
 from backchannel.posts.models import Post
-from backchannel.streams.models import StreamEntry
+from backchannel.streams.models import StreamEntry, StreamPayload
 
 Maker = async_sessionmaker[AsyncSession]
 WHEN = datetime(2025, 5, 14, 9, 30, 15, 123456, tzinfo=UTC)
@@ -68,18 +68,23 @@ async def test_bytes_and_dates_of_stream_entries(sessionmaker: Maker) -> None:
     data = b'{"id":"1","content":"<p>\\u00fc</p>"}'
     async with sessionmaker() as session, session.begin():
         connection = await session.connection()
+        await connection.run_sync(insert_many, StreamPayload, [{"id": 7, "data": data}])
         await connection.run_sync(
             insert_many,
             StreamEntry,
             [
-                {"channel": "tag:x", "seq": n, "event": "post", "data": data, "created_at": WHEN}
+                {"channel": "tag:x", "seq": n, "event": "post", "payload_id": 7, "created_at": WHEN}
                 for n in (1, 2)
             ],
         )
 
     async with sessionmaker() as session:
         rows = (
-            await session.execute(select(StreamEntry.seq, StreamEntry.data, StreamEntry.created_at))
+            await session.execute(
+                select(StreamEntry.seq, StreamPayload.data, StreamEntry.created_at)
+                .join(StreamPayload, StreamPayload.id == StreamEntry.payload_id)
+                .order_by(StreamEntry.seq)
+            )
         ).all()
     assert [(seq, bytes(d), at) for seq, d, at in rows] == [(1, data, WHEN), (2, data, WHEN)]
 
@@ -91,5 +96,5 @@ async def test_rows_must_set_every_column_without_a_value_of_its_own(sessionmake
             await connection.run_sync(
                 insert_many,
                 StreamEntry,
-                [{"channel": "tag:x", "seq": 1, "event": "post", "data": b""}],
+                [{"channel": "tag:x", "seq": 1, "event": "post", "payload_id": 1}],
             )

@@ -1,5 +1,5 @@
-"""Stream entries older than the retention are pruned in bites, and the next prune is
-scheduled; recent entries (what reconnecting clients need) stay."""
+"""Stream entries and payloads older than the retention are pruned in bites, and the
+next prune is scheduled; recent ones (what reconnecting clients need) stay."""
 
 from __future__ import annotations
 
@@ -12,23 +12,43 @@ from backchannel.app import build_registry
 from backchannel.jobs.models import Job
 from backchannel.jobs.service import JobContext
 from backchannel.kit.clock import utcnow
+from backchannel.kit.ids import new_id
 from backchannel.streams import jobs as stream_jobs
-from backchannel.streams.models import StreamEntry
+from backchannel.streams import repository as store
+from backchannel.streams.models import StreamEntry, StreamPayload
 
 
 async def test_old_entries_go_in_bites_and_recent_ones_stay(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     old = utcnow() - timedelta(hours=3)
+    old_payloads = [new_id(old) for _ in range(stream_jobs.PRUNE_BITE * 2 + 100)]
+    new_payload = new_id()
     rows = [
-        {"channel": "tag:old", "seq": n, "event": "post", "data": b"{}", "created_at": old}
+        {
+            "channel": "tag:old",
+            "seq": n,
+            "event": "post",
+            "payload_id": old_payloads[n % len(old_payloads)],
+            "created_at": old,
+        }
         for n in range(1, stream_jobs.PRUNE_BITE * 2 + 500)
     ]
     rows += [
-        {"channel": "tag:new", "seq": n, "event": "post", "data": b"{}", "created_at": utcnow()}
+        {
+            "channel": "tag:new",
+            "seq": n,
+            "event": "post",
+            "payload_id": new_payload,
+            "created_at": utcnow(),
+        }
         for n in range(1, 11)
     ]
     async with sessionmaker() as session, session.begin():
+        await session.execute(
+            insert(StreamPayload),
+            [{"id": i, "data": b"{}"} for i in [*old_payloads, new_payload]],
+        )
         await session.execute(insert(StreamEntry), rows)
 
     handler = build_registry().get(stream_jobs.PRUNE)
@@ -44,6 +64,10 @@ async def test_old_entries_go_in_bites_and_recent_ones_stay(
             ).all()
         )
         assert left == {"tag:new": 10}
+        payloads = (await session.scalars(select(StreamPayload.id))).all()
+        assert payloads == [new_payload]
+        frames = await store.read_after(session, "tag:new", 0)
+        assert [(f.seq, f.data) for f in frames] == [(n, b"{}") for n in range(1, 11)]
         scheduled = await session.scalar(
             select(func.count()).select_from(Job).where(Job.kind == stream_jobs.PRUNE)
         )

@@ -14,7 +14,7 @@ from backchannel.mastodon_api import notification_models as notifications  # noq
 from backchannel.moderation.models import AuditEntry, EventPost
 from backchannel.people.models import Account, ApiToken
 from backchannel.posts.models import Post, PostTag, Tombstone
-from backchannel.streams.models import StreamCounter, StreamEntry
+from backchannel.streams.models import StreamCounter, StreamEntry, StreamPayload
 from backchannel.web.models import Wall
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "PostTag",
     "StreamCounter",
     "StreamEntry",
+    "StreamPayload",
     "Tombstone",
     "Wall",
 ]

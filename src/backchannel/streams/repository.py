@@ -11,13 +11,15 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
 from backchannel.db.bulk import insert_many
 from backchannel.kit.clock import utcnow
+from backchannel.kit.ids import id_floor, new_id
 from backchannel.streams.frames import Frame
-from backchannel.streams.models import StreamCounter, StreamEntry
+from backchannel.streams.models import StreamCounter, StreamEntry, StreamPayload
 
 #: (channel, event name, JSON data)
 Pending = tuple[str, str, bytes]
@@ -39,8 +41,9 @@ async def append(session: AsyncSession, pending: Sequence[Pending]) -> list[Fram
     """Give each pending entry the next sequence number of its channel and store it.
 
     One counter upsert for the whole group (``RETURNING`` the new last numbers), then
-    one insert of the entries: a commit costs two statements, however many posts and
-    channels it carries.
+    one insert of the payloads and one of the entries: a commit costs three
+    statements, however many posts and channels it carries. Equal data (a post framed
+    once for all of its channels) is stored once.
     """
     if not pending:
         return []
@@ -60,20 +63,42 @@ async def append(session: AsyncSession, pending: Sequence[Pending]) -> list[Fram
         next_seq[channel] = seq + 1
         frames.append(Frame(channel, seq, event, data))
     now = utcnow()
-    rows = [
-        {"channel": f.channel, "seq": f.seq, "event": f.event, "data": f.data, "created_at": now}
-        for f in frames
-    ]
-    # A dozen entries per post: the plain executemany (db/bulk.py).
-    await connection.run_sync(insert_many, StreamEntry, rows)
+    payload_ids: dict[bytes, int] = {}
+    payloads: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    for f in frames:
+        payload_id = payload_ids.get(f.data)
+        if payload_id is None:
+            payload_id = payload_ids[f.data] = new_id()
+            payloads.append({"id": payload_id, "data": f.data})
+        entries.append(
+            {
+                "channel": f.channel,
+                "seq": f.seq,
+                "event": f.event,
+                "payload_id": payload_id,
+                "created_at": now,
+            }
+        )
+    await connection.run_sync(_insert, payloads, entries)
     return frames
+
+
+def _insert(
+    connection: Connection, payloads: list[dict[str, Any]], entries: list[dict[str, Any]]
+) -> None:
+    # A dozen rows per post: the plain executemany (db/bulk.py).
+    insert_many(connection, StreamPayload, payloads)
+    insert_many(connection, StreamEntry, entries)
 
 
 async def read_after(
     session: AsyncSession, channel: str, after: int, *, upto: int | None = None, limit: int = 1000
 ) -> list[Frame]:
-    stmt = select(StreamEntry.seq, StreamEntry.event, StreamEntry.data).where(
-        StreamEntry.channel == channel, StreamEntry.seq > after
+    stmt = (
+        select(StreamEntry.seq, StreamEntry.event, StreamPayload.data)
+        .join(StreamPayload, StreamPayload.id == StreamEntry.payload_id)
+        .where(StreamEntry.channel == channel, StreamEntry.seq > after)
     )
     if upto is not None:
         stmt = stmt.where(StreamEntry.seq <= upto)
@@ -95,7 +120,8 @@ async def oldest_seq(session: AsyncSession, channel: str) -> int | None:
 
 
 async def prune_some(session: AsyncSession, older_than: datetime, *, limit: int) -> int:
-    """Delete up to ``limit`` entries older than ``older_than``; returns how many.
+    """Delete up to ``limit`` entries and up to ``limit`` payloads older than
+    ``older_than``; returns the larger of the two counts (``limit``: call again).
 
     In small bites, each its caller's own short transaction: one big DELETE would
     hold SQLite's write lock (and, with the inline driver, the event loop) for seconds.
@@ -107,11 +133,21 @@ async def prune_some(session: AsyncSession, older_than: datetime, *, limit: int)
             .limit(limit)
         )
     ).all()
-    if not keys:
-        return 0
-    await session.execute(
-        delete(StreamEntry).where(
-            tuple_(StreamEntry.channel, StreamEntry.seq).in_([tuple(k) for k in keys])
+    if keys:
+        await session.execute(
+            delete(StreamEntry).where(
+                tuple_(StreamEntry.channel, StreamEntry.seq).in_([tuple(k) for k in keys])
+            )
         )
-    )
-    return len(keys)
+    # Payload ids carry their time (``new_id``): the primary key finds the old ones.
+    ids = (
+        await session.scalars(
+            select(StreamPayload.id)
+            .where(StreamPayload.id < id_floor(older_than))
+            .order_by(StreamPayload.id)
+            .limit(limit)
+        )
+    ).all()
+    if ids:
+        await session.execute(delete(StreamPayload).where(StreamPayload.id.in_(ids)))
+    return max(len(keys), len(ids))

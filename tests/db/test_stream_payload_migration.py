@@ -1,0 +1,116 @@
+"""Migration 0011 moves each stream entry's data into a payload of its own: a client
+that reconnects across the upgrade still gets what it missed, and the next prune
+still finds the old entries by age."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from backchannel.db.engine import make_engine, make_sessionmaker
+from backchannel.db.migrate import alembic_config, upgrade_async
+from backchannel.kit.clock import utcnow
+from backchannel.kit.ids import id_floor
+from backchannel.streams import repository as store
+from conftest import PG_URL, prepare_postgres, unavailable
+
+OLD = utcnow() - timedelta(hours=3)
+NEW = utcnow()
+# (channel, seq, data, created_at): one group's entries share one time.
+ENTRIES = [
+    ("tag:a", 1, b'{"id":"1"}', OLD),
+    ("tag:a", 2, b'{"id":"2"}', OLD),
+    ("tag:b", 1, b'{"id":"1"}', OLD),
+    ("tag:a", 3, b'{"id":"3","text":"\\u00fc"}', NEW),
+]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of its own (the shared ones are at the newest revision)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}"
+        return
+    why = await prepare_postgres()
+    if why is not None:
+        unavailable("PostgreSQL", why)
+    import asyncpg
+
+    base, _, name = PG_URL.replace("postgresql+asyncpg://", "postgresql://").rpartition("/")
+    scratch = f"{name}_migration"
+    admin = await asyncpg.connect(base + "/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{scratch}"')
+        yield PG_URL.rpartition("/")[0] + "/" + scratch
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        await admin.close()
+
+
+async def insert_old_entries(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        for channel, seq, data, at in ENTRIES:
+            stamp = at if engine.dialect.name == "postgresql" else at.replace(tzinfo=None)
+            await conn.execute(
+                text(
+                    "INSERT INTO stream_entries (channel, seq, event, data, created_at) "
+                    "VALUES (:c, :s, 'post', :d, :t)"
+                ),
+                {"c": channel, "s": seq, "d": data, "t": stamp},
+            )
+
+
+async def test_entries_made_before_the_upgrade_are_read_and_pruned_after_it(url: str) -> None:
+    await upgrade_async(url, "0010")
+    engine = make_engine(url)
+    try:
+        await insert_old_entries(engine)
+        await upgrade_async(url, "0011")
+        sessionmaker = make_sessionmaker(engine)
+        async with sessionmaker() as session:
+            a = await store.read_after(session, "tag:a", 0)
+            b = await store.read_after(session, "tag:b", 0)
+            payload_ids = (
+                await session.execute(text("SELECT payload_id FROM stream_entries"))
+            ).scalars()
+            floors = sorted(i >> 16 for i in payload_ids)
+        assert [(f.seq, f.data) for f in a] == [(s, d) for c, s, d, _ in ENTRIES if c == "tag:a"]
+        assert [(f.seq, f.data) for f in b] == [(1, b'{"id":"1"}')]
+        # Each payload's id carries its entry's time, to the millisecond.
+        assert floors == sorted(id_floor(at) >> 16 for *_, at in ENTRIES)
+
+        async with sessionmaker() as session, session.begin():
+            await store.prune_some(session, utcnow() - timedelta(hours=1), limit=100)
+        async with sessionmaker() as session:
+            a = await store.read_after(session, "tag:a", 0)
+            left = await session.scalar(text("SELECT count(*) FROM stream_payloads"))
+        assert [f.seq for f in a] == [3]
+        assert left == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_a_downgrade_puts_the_data_back_into_the_entries(url: str) -> None:
+    await upgrade_async(url, "0010")
+    engine = make_engine(url)
+    try:
+        await insert_old_entries(engine)
+        await upgrade_async(url, "0011")
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "0010")
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text("SELECT channel, seq, data FROM stream_entries ORDER BY channel, seq")
+                )
+            ).all()
+        assert [(c, s, bytes(d)) for c, s, d in rows] == sorted((c, s, d) for c, s, d, _ in ENTRIES)
+    finally:
+        await engine.dispose()
