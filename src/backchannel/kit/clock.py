@@ -19,4 +19,6 @@ def as_utc(value: datetime) -> datetime:
 def isoformat(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return as_utc(value).isoformat().replace("+00:00", "Z")
+    if value.tzinfo is not UTC:  # what we store and read back is UTC already
+        value = as_utc(value)
+    return value.isoformat().replace("+00:00", "Z")
