@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backchannel.db.bulk import insert_many
@@ -98,3 +99,25 @@ async def test_rows_must_set_every_column_without_a_value_of_its_own(sessionmake
                 StreamEntry,
                 [{"channel": "tag:x", "seq": 1, "event": "post", "payload_id": 1}],
             )
+
+
+async def test_a_value_longer_than_its_column_is_refused_or_kept_never_cut(
+    sessionmaker: Maker,
+) -> None:
+    # PostgreSQL refuses it (as for one row at a time); SQLite ignores lengths and
+    # keeps it. The array insert must not cast it to the column's length on the way.
+    language = "x" * 40  # posts.language is VARCHAR(16)
+    async with sessionmaker() as session:
+        session.add(Account(id=1, acct="alice@social.example", username="alice", domain="x"))
+        await session.commit()
+    try:
+        async with sessionmaker() as session, session.begin():
+            connection = await session.connection()
+            await connection.run_sync(insert_many, Post, [post_row(1, language=language)])
+    except DBAPIError as exc:
+        assert session.bind.dialect.name == "postgresql", exc
+        assert "too long" in str(exc)
+        return
+    async with sessionmaker() as session:
+        stored = await session.scalar(select(Post.language))
+    assert stored == language
