@@ -10,6 +10,12 @@
 * **raw sqlite3** — one connection (WAL, ``synchronous=NORMAL``) inserting rows of the
   same ``posts`` table (its DDL copied from the migrated database), one commit per row,
   in a subprocess on CPU 0, in the same run.
+* **floor** (SQLite, ``--floor``) — the least a Python server can do for the same
+  request: a bare Starlette app under the same uvicorn on CPU 0 that checks the
+  bearer token, parses the JSON, builds the row, and commits it in groups (one
+  ``executemany`` + COMMIT per group, answered after the commit) with sqlite3 on the
+  event loop. No HTML, hashtags, language, moderation, events or streams: what it
+  reaches is an upper bound for any server in Python here.
 * **PostgreSQL** (``--postgres URL``) — the same API run against a server on
   PostgreSQL, and raw asyncpg one-commit-per-row inserts into a copy of the ``posts``
   table (``LIKE posts INCLUDING ALL``) with as many connections as API writers.
@@ -143,6 +149,95 @@ async def run_api(
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 2)
+
+
+# --------------------------------------------------------------------------- floor server
+
+FLOOR_TOKEN = "floor-token"
+
+
+def floor_app(db_path: str, ddl: list[str]) -> Any:
+    """A minimal group-committing post endpoint (see the module's docstring)."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    for statement in ddl:
+        conn.execute(statement)
+    columns = list(_row(0, 0, "t", 0))
+    sql = f"INSERT INTO posts ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    queue: asyncio.Queue[tuple[tuple[Any, ...], asyncio.Future[None]]] = asyncio.Queue()
+    state = {"id": 0, "writer": None}
+
+    async def writer() -> None:
+        while True:
+            batch = [await queue.get()]
+            while not queue.empty():
+                batch.append(queue.get_nowait())
+            conn.execute("BEGIN")
+            conn.executemany(sql, [row for row, _ in batch])
+            conn.execute("COMMIT")
+            for _, done in batch:
+                done.set_result(None)
+
+    async def post(request: Request) -> JSONResponse:
+        if request.headers.get("authorization") != f"Bearer {FLOOR_TOKEN}":
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        body = await request.json()
+        text = body["status"]
+        if state["writer"] is None:
+            state["writer"] = asyncio.create_task(writer())
+        state["id"] += 1
+        ident = state["id"]
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S.000000")
+        row = _row(0, ident, "ingestbench", ident)
+        row.update(content_text=text, content_html=f"<p>{text}</p>")
+        row["created_at"] = row["received_at"] = stamp
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue.put_nowait((tuple(row.values()), done))
+        await done
+        return JSONResponse({"id": str(ident), "text": text}, status_code=201)
+
+    return Starlette(routes=[Route("/api/posts", post, methods=["POST"])])
+
+
+def serve_floor(port: int, db_path: str, ddl: list[str]) -> None:
+    import uvicorn
+
+    uvicorn.run(floor_app(db_path, ddl), host="127.0.0.1", port=port, log_level="warning")
+
+
+async def run_floor(tmp: Path, ddl: list[str], writers: list[int], duration: float) -> list[Any]:
+    port = free_port()
+    server = Server(
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--serve-floor",
+            str(port),
+            "--raw-sqlite",
+            str(tmp / "floor.db"),
+            "--ddl",
+            json.dumps(ddl),
+        ],
+        port,
+        log=tmp / "floor.log",
+    )
+    await asyncio.to_thread(server.start)
+    cells = []
+    try:
+        for w in writers:
+            print(f"  sqlite     floor server, {w:>2} writers …", flush=True)
+            cell = await run_api(server, FLOOR_TOKEN, "ingestbench", w, duration)
+            cells.append(cell)
+            print(f"    {cell['posts_per_s']:,.1f} posts/s, {cell['errors']} errors", flush=True)
+    finally:
+        server.stop()
+    return cells
 
 
 # --------------------------------------------------------------------------- raw baselines
@@ -384,6 +479,7 @@ async def bench_backend(
     duration: float,
     sqlite_driver: str = "",
     setting: Sequence[str] = (),
+    floor: bool = False,
 ) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix=f"bc-ingest-{backend}-"))
     tag = f"ingest{os.getpid()}{int(time.time()) % 100000}"
@@ -421,6 +517,8 @@ async def bench_backend(
         r["writers"] = 1
         raw.append(r)
         print(f"    {r['rows_per_s']:,.1f} rows/s", flush=True)
+        if floor:
+            extra["floor"] = await run_floor(tmp, ddl, writers, duration)
     else:
         await prepare_raw_pg(database_url)
         for w in writers:
@@ -444,10 +542,12 @@ async def bench_backend(
 def ratios(result: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     raw_by_w = {r["writers"]: r for r in result["raw"]}
+    floor_by_w = {c["writers"]: c for c in result.get("floor", [])}
     single = raw_by_w.get(1)
     for cell in result["api"]:
         w = cell["writers"]
         same = raw_by_w.get(w)
+        floor = floor_by_w.get(w)
         rows.append(
             {
                 "writers": w,
@@ -463,6 +563,19 @@ def ratios(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "ratio_per_cpu_s_vs_raw_same_conns": _cpu_ratio(cell, same),
             }
         )
+        if floor is not None:
+            # The floor in the same run: what a bare Python server reaches here, and
+            # how much of it the real pipeline keeps.
+            rows[-1].update(
+                {
+                    "floor_posts_per_s": floor["posts_per_s"],
+                    "floor_posts_per_server_cpu_s": floor["posts_per_server_cpu_s"],
+                    "floor_vs_raw_1_conn": _ratio(floor["posts_per_s"], single),
+                    "api_vs_floor": round(cell["posts_per_s"] / floor["posts_per_s"], 4)
+                    if floor["posts_per_s"]
+                    else None,
+                }
+            )
     return rows
 
 
@@ -523,6 +636,13 @@ def print_table(results: list[dict[str, Any]]) -> None:
                 f"{cell['server_cpu_util']:>7.0%} {fmt(raw['rows_per_s'] if raw else None):>10} "
                 f"{fmt(ratio, 3):>7}"
             )
+        for cell, row in zip(result.get("floor", []), result["ratios"], strict=False):
+            floor_ratio = fmt(row.get("floor_vs_raw_1_conn"), 3)
+            print(
+                f"{'  floor':<10} {cell['writers']:>7} {cell['posts_per_s']:>11,.1f} "
+                f"{fmt(cell['latency_ms']['p50']):>8} {fmt(cell['latency_ms']['p99']):>8} "
+                f"{cell['server_cpu_util']:>7.0%} {'':>10} {floor_ratio:>7}"
+            )
         t = result["target"]
         if t.get("measured"):
             print(
@@ -536,7 +656,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if not args.no_sqlite:
         for driver in args.sqlite_driver:
             results.append(
-                await bench_backend("sqlite", "", args.writers, args.duration, driver, args.setting)
+                await bench_backend(
+                    "sqlite", "", args.writers, args.duration, driver, args.setting, args.floor
+                )
             )
     if args.postgres:
         results.append(
@@ -558,6 +680,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "postgres": args.postgres or None,
             "sqlite_drivers": [d or "default" for d in args.sqlite_driver],
             "server_settings": args.setting,
+            "floor": args.floor,
         },
         "results": results,
     }
@@ -582,9 +705,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="a server setting (BACKCHANNEL_NAME), e.g. write_batch_size=64; repeatable",
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run the bare group-committing server (SQLite) with the same writers",
+    )
     parser.add_argument("--smoke", action="store_true", help="1 and 8 writers x 2 s")
     parser.add_argument("--output", type=Path, default=None, help="JSON file to write")
     parser.add_argument("--raw-sqlite", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-floor", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--raw-asyncpg", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--ddl", default="[]", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -602,6 +731,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.serve_floor is not None:
+        serve_floor(args.serve_floor, args.raw_sqlite, json.loads(args.ddl))
+        return 0
     if args.raw_sqlite:
         print(json.dumps(raw_sqlite(args.raw_sqlite, json.loads(args.ddl), args.duration)))
         return 0
