@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
@@ -16,11 +18,18 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, inline: bool | None = None) -> AsyncEngine:
+#: A PostgreSQL connection idle in the pool longer than this is pinged before use.
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def make_engine(
+    url: str, *, inline: bool | None = None, ping_after_idle: float = PING_AFTER_IDLE_SECONDS
+) -> AsyncEngine:
     """An engine for ``url``. On SQLite, ``inline`` chooses the driver under the
     ``sqlite+aiosqlite`` dialect: ``sqlite3`` called on the event loop
     (``db/sqlite_inline.py``) or aiosqlite's thread per connection; ``None`` means the
-    ``sqlite_driver`` setting (``BACKCHANNEL_SQLITE_DRIVER``)."""
+    ``sqlite_driver`` setting (``BACKCHANNEL_SQLITE_DRIVER``). On PostgreSQL,
+    ``ping_after_idle``: see ``_ping_when_idle``."""
     if is_sqlite(url):
         if inline is None:
             inline = Settings().sqlite_driver == "inline"
@@ -37,13 +46,40 @@ def make_engine(url: str, *, inline: bool | None = None) -> AsyncEngine:
             )
         _tune_sqlite(engine, busy_timeout_ms=0 if inline else 30_000)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=10,
         max_overflow=20,
-        pool_pre_ping=True,
         connect_args={"server_settings": POSTGRES_SESSION},
     )
+    _ping_when_idle(engine, ping_after_idle)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine, after: float) -> None:
+    """Ping a connection before use only if it sat in the pool for ``after`` seconds.
+
+    SQLAlchemy's ``pool_pre_ping`` pings at every checkout, and on asyncpg a ping is
+    three round trips (BEGIN, an empty query, ROLLBACK): for a group of the writer,
+    which takes a connection per commit, that was as much as the rest of its
+    statements. A connection used moments ago is alive; one that sat idle may have
+    been closed by a restart of PostgreSQL or a proxy's timeout, and failing the ping
+    makes the pool open a new one (``DisconnectionError``), as pre-ping does.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < after:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            raise DisconnectionError("the pooled connection did not answer") from exc
 
 
 #: Session settings of every PostgreSQL connection. asyncpg prepares each statement

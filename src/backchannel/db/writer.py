@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
@@ -185,7 +186,7 @@ class Writer:
         if not batch:
             return
         try:
-            committed = await self._commit(batch)
+            committed = await self._commit_reconnecting(batch)
         except Exception as exc:
             if len(batch) == 1:
                 batch[0].future.set_exception(exc)
@@ -200,6 +201,18 @@ class Writer:
                 await self._publish(committed)
             return
         await self._publish(committed)
+
+    async def _commit_reconnecting(self, batch: list[_Queued]) -> _Committed:
+        try:
+            return await self._commit(batch)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # The connection died under the group (PostgreSQL restarted; pooled
+            # connections are pinged only after sitting idle, see db/engine.py). The
+            # pool has dropped it and its like: the same writes, once more, on a new one.
+            log.warning("lost the database connection; running the write group again")
+            return await self._commit(batch)
 
     async def _commit(self, batch: list[_Queued]) -> _Committed:
         results: list[tuple[_Queued, Any, UnitOfWork]] = []
