@@ -273,11 +273,26 @@ def _find_hashtags(text: str, taken: list[Entity]) -> Iterator[Entity]:
             yield Entity("hashtag", hash_pos, end, name)
 
 
+#: The last text scanned and what was found: ingest asks for the same text three
+#: times in a row (its HTML, its hashtags, the prose for language detection).
+_last: tuple[str, tuple[Entity, ...]] = ("", ())
+
+
 def find_entities(text: str) -> list[Entity]:
     """All links, mentions and hashtags in ``text``, in order, never overlapping.
 
     Links win over mentions and hashtags, mentions over hashtags.
     """
+    global _last
+    last_text, last_found = _last
+    if text == last_text:
+        return list(last_found)
+    entities = _scan(text)
+    _last = (text, tuple(entities))
+    return entities
+
+
+def _scan(text: str) -> list[Entity]:
     entities = _find_urls(text)
     if "@" in text:
         entities += _find_mentions(text, entities)
