@@ -32,9 +32,26 @@ class _Identifier(Protocol):
 @cache
 def _identifier() -> _Identifier:
     with _load_lock:
+        import numpy as np
         from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-        return cast(_Identifier, LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True))
+        shipped = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+        # The model ships in float16, which numpy multiplies without BLAS: 11 us of
+        # a 35 us call. The same weights in float32 (28 MB more) give the same answers
+        # (checked on our fixtures' posts: labels and confidences equal) in a third
+        # less time; ingest calls this for nearly every post.
+        return cast(
+            _Identifier,
+            LanguageIdentifier(
+                np.asarray(shipped.nb_ptc, dtype=np.float32),
+                shipped.nb_pc,
+                shipped.nb_classes,
+                shipped.tk_nextmove,
+                shipped.tk_output,
+                norm_probs=True,
+                tk_row=shipped.tk_row,
+            ),
+        )
 
 
 def warm_up() -> None:
