@@ -1,0 +1,60 @@
+"""The benchmarks still run: smoke-sized ingest (with its floor server) and fan-out.
+
+Their figures mean little at this size and on a busy CI machine; what is checked is
+that every server starts, every post is acknowledged, and the JSON has what the
+README says it has.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists() or (os.cpu_count() or 1) < 2,
+    reason="the benchmarks read /proc and pin the server and the load to two CPUs",
+)
+
+
+def run(script: str, *args: str, timeout: float = 240) -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=BENCH,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_ingest_smoke_with_its_floor(tmp_path: Path) -> None:
+    output = tmp_path / "ingest.json"
+    run("ingest.py", "--smoke", "--floor", "--duration", "1", "--output", str(output))
+    result = json.loads(output.read_text())["results"][0]
+    assert result["backend"] == "sqlite"
+    assert [c["writers"] for c in result["api"]] == [1, 8]
+    assert [c["writers"] for c in result["floor"]] == [1, 8]
+    for cell in result["api"] + result["floor"]:
+        assert cell["posts"] > 0 and cell["errors"] == 0, cell
+    assert result["raw"][0]["rows_per_s"] > 0
+    for row in result["ratios"]:
+        assert row["ratio_vs_raw_1_conn"] > 0
+        assert row["api_vs_floor"] > 0
+
+
+def test_fanout_smoke(tmp_path: Path) -> None:
+    output = tmp_path / "fanout.json"
+    run("fanout.py", "--smoke", "--output", str(output))
+    data = json.loads(output.read_text())
+    servers = {c["server"] for c in data["cells"]}
+    assert servers == {"baseline", "backchannel"}
+    for cell in data["cells"]:
+        assert cell["posts_acknowledged"] > 0, cell
+        assert cell["deliveries"] > 0, cell
