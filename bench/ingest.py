@@ -163,13 +163,7 @@ def floor_app(db_path: str, ddl: list[str]) -> Any:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    conn = sqlite3.connect(db_path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    for statement in ddl:
-        conn.execute(statement)
-    columns = list(_row(0, 0, "t", 0))
-    sql = f"INSERT INTO posts ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    conn, sql = _posts_table(db_path, ddl)
     queue: asyncio.Queue[tuple[tuple[Any, ...], asyncio.Future[None]]] = asyncio.Queue()
     state = {"id": 0, "writer": None}
 
@@ -268,8 +262,9 @@ def _row(w: int, k: int, tag: str, ident: int) -> dict[str, Any]:
     }
 
 
-def raw_sqlite(db_path: str, ddl: list[str], duration: float) -> dict[str, Any]:
-    """One connection, WAL, synchronous=NORMAL, one INSERT + COMMIT per row."""
+def _posts_table(db_path: str, ddl: list[str]) -> tuple[sqlite3.Connection, str]:
+    """A connection as the server's (WAL, synchronous=NORMAL) to a new ``posts`` table,
+    and the INSERT of one ``_row``."""
     conn = sqlite3.connect(db_path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -277,6 +272,12 @@ def raw_sqlite(db_path: str, ddl: list[str], duration: float) -> dict[str, Any]:
         conn.execute(statement)
     columns = list(_row(0, 0, "t", 0))
     sql = f"INSERT INTO posts ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    return conn, sql
+
+
+def raw_sqlite(db_path: str, ddl: list[str], duration: float) -> dict[str, Any]:
+    """One connection, WAL, synchronous=NORMAL, one INSERT + COMMIT per row."""
+    conn, sql = _posts_table(db_path, ddl)
     ident = 1
     cpu0 = sum(os.times()[:2])
     t0 = time.perf_counter()
