@@ -10,12 +10,12 @@
 * **raw sqlite3** — one connection (WAL, ``synchronous=NORMAL``) inserting rows of the
   same ``posts`` table (its DDL copied from the migrated database), one commit per row,
   in a subprocess on CPU 0, in the same run.
-* **floor** (SQLite, ``--floor``) — the least a Python server can do for the same
-  request: a bare Starlette app under the same uvicorn on CPU 0 that checks the
-  bearer token, parses the JSON, builds the row, and commits it in groups (one
-  ``executemany`` + COMMIT per group, answered after the commit) with sqlite3 on the
-  event loop. No HTML, hashtags, language, moderation, events or streams: what it
-  reaches is an upper bound for any server in Python here.
+* **floor** (``--floor``) — the least a Python server can do for the same request: a
+  bare Starlette app under the same uvicorn on CPU 0 that checks the bearer token,
+  parses the JSON, builds the row, and commits it in groups (one ``executemany`` +
+  COMMIT per group, answered after the commit) with sqlite3 on the event loop, or on
+  PostgreSQL with one asyncpg connection. No HTML, hashtags, language, moderation,
+  events or streams: what it reaches is an upper bound for any server in Python here.
 * **PostgreSQL** (``--postgres URL``) — the same API run against a server on
   PostgreSQL, and raw asyncpg one-commit-per-row inserts into a copy of the ``posts``
   table (``LIKE posts INCLUDING ALL``) with as many connections as API writers.
@@ -37,7 +37,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from _common import (
     PASSWORD,
@@ -59,6 +59,7 @@ from _common import (
     wait_idle,
 )
 
+T = TypeVar("T")
 TARGET_WRITERS = 64
 TARGET_RATIO = 0.15
 REQUEST_TIMEOUT = 60.0
@@ -156,56 +157,97 @@ def _ms(seconds: float | None) -> float | None:
 FLOOR_TOKEN = "floor-token"
 
 
-def floor_app(db_path: str, ddl: list[str]) -> Any:
-    """A minimal group-committing post endpoint (see the module's docstring)."""
+def floor_app(db_path: str, ddl: list[str], dsn: str = "") -> Any:
+    """A minimal group-committing post endpoint (see the module's docstring): sqlite3
+    on the event loop, or with ``dsn`` one asyncpg connection (``bench_floor_posts``)."""
+    import datetime as dt
+    from contextlib import asynccontextmanager
+
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    conn, sql = _posts_table(db_path, ddl)
     queue: asyncio.Queue[tuple[tuple[Any, ...], asyncio.Future[None]]] = asyncio.Queue()
-    state = {"id": 0, "writer": None}
+    state: dict[str, Any] = {"id": 0}
 
-    async def writer() -> None:
+    async def sqlite_writer() -> None:
+        conn, sql = _posts_table(db_path, ddl)
         while True:
-            batch = [await queue.get()]
-            while not queue.empty():
-                batch.append(queue.get_nowait())
+            batch = await _drain(queue)
             conn.execute("BEGIN")
             conn.executemany(sql, [row for row, _ in batch])
             conn.execute("COMMIT")
             for _, done in batch:
                 done.set_result(None)
 
+    async def postgres_writer() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(dsn)
+        await conn.execute("DROP TABLE IF EXISTS bench_floor_posts")
+        await conn.execute("CREATE TABLE bench_floor_posts (LIKE posts INCLUDING ALL)")
+        columns = list(_row(0, 0, "t", 0))
+        placeholders = ", ".join(f"${i + 1}" for i in range(len(columns)))
+        sql = f"INSERT INTO bench_floor_posts ({', '.join(columns)}) VALUES ({placeholders})"
+        state["ready"].set()
+        while True:
+            batch = await _drain(queue)
+            async with conn.transaction():
+                await conn.executemany(sql, [row for row, _ in batch])
+            for _, done in batch:
+                done.set_result(None)
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> Any:
+        state["ready"] = asyncio.Event()
+        if dsn:
+            task = asyncio.create_task(postgres_writer())
+            await state["ready"].wait()
+        else:
+            task = asyncio.create_task(sqlite_writer())
+        yield
+        task.cancel()
+
     async def post(request: Request) -> JSONResponse:
         if request.headers.get("authorization") != f"Bearer {FLOOR_TOKEN}":
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         body = await request.json()
         text = body["status"]
-        if state["writer"] is None:
-            state["writer"] = asyncio.create_task(writer())
         state["id"] += 1
         ident = state["id"]
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S.000000")
         row = _row(0, ident, "ingestbench", ident)
         row.update(content_text=text, content_html=f"<p>{text}</p>")
-        row["created_at"] = row["received_at"] = stamp
+        if dsn:
+            row["created_at"] = row["received_at"] = dt.datetime.now(dt.UTC)
+        else:
+            row["created_at"] = row["received_at"] = time.strftime("%Y-%m-%d %H:%M:%S.000000")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue.put_nowait((tuple(row.values()), done))
         await done
         return JSONResponse({"id": str(ident), "text": text}, status_code=201)
 
-    return Starlette(routes=[Route("/api/posts", post, methods=["POST"])])
+    return Starlette(routes=[Route("/api/posts", post, methods=["POST"])], lifespan=lifespan)
 
 
-def serve_floor(port: int, db_path: str, ddl: list[str]) -> None:
+async def _drain(queue: asyncio.Queue[T]) -> list[T]:
+    """What is queued, at least one item (a group)."""
+    batch = [await queue.get()]
+    while not queue.empty():
+        batch.append(queue.get_nowait())
+    return batch
+
+
+def serve_floor(port: int, db_path: str, ddl: list[str], dsn: str) -> None:
     import uvicorn
 
-    uvicorn.run(floor_app(db_path, ddl), host="127.0.0.1", port=port, log_level="warning")
+    app = floor_app(db_path, ddl, dsn)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
-async def run_floor(tmp: Path, ddl: list[str], writers: list[int], duration: float) -> list[Any]:
+async def run_floor(
+    tmp: Path, ddl: list[str], writers: list[int], duration: float, dsn: str = ""
+) -> list[Any]:
     port = free_port()
     server = Server(
         [
@@ -217,15 +259,18 @@ async def run_floor(tmp: Path, ddl: list[str], writers: list[int], duration: flo
             str(tmp / "floor.db"),
             "--ddl",
             json.dumps(ddl),
+            "--floor-dsn",
+            dsn,
         ],
         port,
         log=tmp / "floor.log",
     )
     await asyncio.to_thread(server.start)
+    label = "postgresql" if dsn else "sqlite"
     cells = []
     try:
         for w in writers:
-            print(f"  sqlite     floor server, {w:>2} writers …", flush=True)
+            print(f"  {label:<10} floor server, {w:>2} writers …", flush=True)
             cell = await run_api(server, FLOOR_TOKEN, "ingestbench", w, duration)
             cells.append(cell)
             print(f"    {cell['posts_per_s']:,.1f} posts/s, {cell['errors']} errors", flush=True)
@@ -537,6 +582,8 @@ async def bench_backend(
             )
             raw.append(r)
             print(f"    {r['rows_per_s']:,.1f} rows/s", flush=True)
+        if floor:
+            extra["floor"] = await run_floor(tmp, [], writers, duration, asyncpg_dsn(database_url))
     return {"backend": backend, "api": api, "raw": raw, "logs": str(tmp), **extra}
 
 
@@ -572,6 +619,7 @@ def ratios(result: dict[str, Any]) -> list[dict[str, Any]]:
                     "floor_posts_per_s": floor["posts_per_s"],
                     "floor_posts_per_server_cpu_s": floor["posts_per_server_cpu_s"],
                     "floor_vs_raw_1_conn": _ratio(floor["posts_per_s"], single),
+                    "floor_vs_raw_same_conns": _ratio(floor["posts_per_s"], same),
                     "api_vs_floor": round(cell["posts_per_s"] / floor["posts_per_s"], 4)
                     if floor["posts_per_s"]
                     else None,
@@ -638,7 +686,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
                 f"{fmt(ratio, 3):>7}"
             )
         for cell, row in zip(result.get("floor", []), result["ratios"], strict=False):
-            floor_ratio = fmt(row.get("floor_vs_raw_1_conn"), 3)
+            key = "1_conn" if result["backend"] == "sqlite" else "same_conns"
+            floor_ratio = fmt(row.get(f"floor_vs_raw_{key}"), 3)
             print(
                 f"{'  floor':<10} {cell['writers']:>7} {cell['posts_per_s']:>11,.1f} "
                 f"{fmt(cell['latency_ms']['p50']):>8} {fmt(cell['latency_ms']['p99']):>8} "
@@ -664,7 +713,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.postgres:
         results.append(
             await bench_backend(
-                "postgresql", args.postgres, args.writers, args.duration, "", args.setting
+                "postgresql",
+                args.postgres,
+                args.writers,
+                args.duration,
+                "",
+                args.setting,
+                args.floor,
             )
         )
     for result in results:
@@ -709,12 +764,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--floor",
         action="store_true",
-        help="also run the bare group-committing server (SQLite) with the same writers",
+        help="also run the bare group-committing server with the same writers",
     )
     parser.add_argument("--smoke", action="store_true", help="1 and 8 writers x 2 s")
     parser.add_argument("--output", type=Path, default=None, help="JSON file to write")
     parser.add_argument("--raw-sqlite", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--serve-floor", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-dsn", default="", help=argparse.SUPPRESS)
     parser.add_argument("--raw-asyncpg", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--ddl", default="[]", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -733,7 +789,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve_floor is not None:
-        serve_floor(args.serve_floor, args.raw_sqlite, json.loads(args.ddl))
+        serve_floor(args.serve_floor, args.raw_sqlite, json.loads(args.ddl), args.floor_dsn)
         return 0
     if args.raw_sqlite:
         print(json.dumps(raw_sqlite(args.raw_sqlite, json.loads(args.ddl), args.duration)))
