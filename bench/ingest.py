@@ -185,11 +185,7 @@ def floor_app(db_path: str, ddl: list[str], dsn: str = "") -> Any:
         import asyncpg
 
         conn = await asyncpg.connect(dsn)
-        await conn.execute("DROP TABLE IF EXISTS bench_floor_posts")
-        await conn.execute("CREATE TABLE bench_floor_posts (LIKE posts INCLUDING ALL)")
-        columns = list(_row(0, 0, "t", 0))
-        placeholders = ", ".join(f"${i + 1}" for i in range(len(columns)))
-        sql = f"INSERT INTO bench_floor_posts ({', '.join(columns)}) VALUES ({placeholders})"
+        sql = await _pg_posts_copy(conn, "bench_floor_posts")
         state["ready"].set()
         while True:
             batch = await _drain(queue)
@@ -355,9 +351,7 @@ async def raw_asyncpg(dsn: str, writers: int, duration: float) -> dict[str, Any]
     import asyncpg
 
     conns = [await asyncpg.connect(dsn) for _ in range(writers)]
-    columns = list(_row(0, 0, "t", 0))
-    placeholders = ", ".join(f"${i + 1}" for i in range(len(columns)))
-    sql = f"INSERT INTO bench_raw_posts ({', '.join(columns)}) VALUES ({placeholders})"
+    sql = _pg_insert("bench_raw_posts")
     counter = [int(time.time() * 1000) * 1000]
 
     async def one(w: int, conn: Any, deadline: float) -> int:
@@ -458,10 +452,23 @@ async def prepare_raw_pg(url: str) -> None:
 
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        await conn.execute("DROP TABLE IF EXISTS bench_raw_posts")
-        await conn.execute("CREATE TABLE bench_raw_posts (LIKE posts INCLUDING ALL)")
+        await _pg_posts_copy(conn, "bench_raw_posts")
     finally:
         await conn.close()
+
+
+async def _pg_posts_copy(conn: Any, table: str) -> str:
+    """A new, empty ``table`` shaped as ``posts`` (columns, indexes); its INSERT."""
+    await conn.execute(f"DROP TABLE IF EXISTS {table}")
+    await conn.execute(f"CREATE TABLE {table} (LIKE posts INCLUDING ALL)")
+    return _pg_insert(table)
+
+
+def _pg_insert(table: str) -> str:
+    """The INSERT of one ``_row`` into ``table`` (asyncpg's $n parameters)."""
+    columns = list(_row(0, 0, "t", 0))
+    placeholders = ", ".join(f"${i + 1}" for i in range(len(columns)))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"
 
 
 async def start_server(

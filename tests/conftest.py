@@ -30,6 +30,11 @@ REDIS_URL = os.environ.get("BACKCHANNEL_TEST_REDIS_URL", "redis://127.0.0.1:6379
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def asyncpg_dsn(url: str = PG_URL) -> str:
+    """``url`` as asyncpg's own ``connect`` takes it (no SQLAlchemy driver name)."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
 def unavailable(what: str, why: str) -> None:
     """Skip (or, in CI, fail) a test whose backend does not answer."""
     message = f"{what} is not available: {why}"
@@ -47,7 +52,7 @@ async def prepare_postgres(url: str = PG_URL) -> str | None:
         return _pg_ready[url]
     import asyncpg
 
-    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    dsn = asyncpg_dsn(url)
     base, _, dbname = dsn.rpartition("/")
     try:
         admin = await asyncio.wait_for(asyncpg.connect(base + "/postgres"), 5)

@@ -21,7 +21,7 @@ from backchannel.db.engine import make_engine, make_sessionmaker
 from backchannel.db.writer import UnitOfWork, Writer
 from backchannel.people import service as people
 from backchannel.people.models import Account
-from conftest import PG_URL, prepare_postgres, truncate_all, unavailable
+from conftest import PG_URL, asyncpg_dsn, prepare_postgres, truncate_all, unavailable
 
 DEADLINE = 10.0
 
@@ -31,13 +31,9 @@ async def admin() -> AsyncIterator[asyncpg.Connection]:
     why = await prepare_postgres()
     if why is not None:
         unavailable("PostgreSQL", why)
-    conn = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg://", "postgresql://"))
+    conn = await asyncpg.connect(asyncpg_dsn())
     yield conn
     await conn.close()
-
-
-def engine_for(ping_after_idle: float) -> AsyncEngine:
-    return make_engine(PG_URL, ping_after_idle=ping_after_idle)
 
 
 async def pooled_pids(engine: AsyncEngine) -> set[int]:
@@ -63,7 +59,7 @@ async def terminate(admin: asyncpg.Connection, pids: set[int]) -> None:
 async def test_an_idle_connection_that_died_is_replaced_before_use(
     admin: asyncpg.Connection,
 ) -> None:
-    engine = engine_for(ping_after_idle=0.0)
+    engine = make_engine(PG_URL, ping_after_idle=0.0)
     try:
         old = await pooled_pids(engine)
         await terminate(admin, old)
@@ -78,7 +74,7 @@ async def test_a_write_whose_connection_died_while_busy_is_still_committed(
     admin: asyncpg.Connection,
 ) -> None:
     # Used a moment ago, so not pinged: the group's first statement finds it dead.
-    engine = engine_for(ping_after_idle=3600.0)
+    engine = make_engine(PG_URL, ping_after_idle=3600.0)
     await truncate_all(engine)
     writer = Writer(make_sessionmaker(engine), MemoryBroker())
     await writer.start()

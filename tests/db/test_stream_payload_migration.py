@@ -19,7 +19,7 @@ from backchannel.db.migrate import alembic_config, upgrade_async
 from backchannel.kit.clock import utcnow
 from backchannel.kit.ids import id_floor
 from backchannel.streams import repository as store
-from conftest import PG_URL, prepare_postgres, unavailable
+from conftest import PG_URL, asyncpg_dsn, prepare_postgres, unavailable
 
 OLD = utcnow() - timedelta(hours=3)
 NEW = utcnow()
@@ -43,7 +43,7 @@ async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[s
         unavailable("PostgreSQL", why)
     import asyncpg
 
-    base, _, name = PG_URL.replace("postgresql+asyncpg://", "postgresql://").rpartition("/")
+    base, _, name = asyncpg_dsn().rpartition("/")
     scratch = f"{name}_migration"
     admin = await asyncpg.connect(base + "/postgres")
     try:
