@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -111,12 +111,6 @@ async def current_seq(session: AsyncSession, channel: str) -> int:
         select(StreamCounter.last_seq).where(StreamCounter.channel == channel)
     )
     return value or 0
-
-
-async def oldest_seq(session: AsyncSession, channel: str) -> int | None:
-    return await session.scalar(
-        select(func.min(StreamEntry.seq)).where(StreamEntry.channel == channel)
-    )
 
 
 async def prune_some(session: AsyncSession, older_than: datetime, *, limit: int) -> int:
