@@ -47,18 +47,18 @@ async def create(
 ) -> dict[str, Any]:
     base = services.settings.public_url()
     post_id = new_id()
+    data = _local_post_in(base, account, body, post_id, None)
+    if event is not None:
+        data.event_ids = [event.id]
+    norm = service.normalise(data, base)
 
     async def write(uow: UnitOfWork) -> Post:
-        reply_uri = None
         if body.in_reply_to_id is not None:
             parent = await repo.get(uow.session, int(body.in_reply_to_id))
             if parent is None:
                 raise Unprocessable(f"in_reply_to_id: no post {body.in_reply_to_id}")
-            reply_uri = parent.source_uri
-        data = _local_post_in(base, account, body, post_id, reply_uri)
-        if event is not None:
-            data.event_ids = [event.id]
-        result = await service.ingest(uow, data, base_url=base, post_id=post_id)
+            data.in_reply_to_uri = parent.source_uri
+        result = await service.ingest(uow, data, base_url=base, post_id=post_id, normalised=norm)
         assert result.post is not None
         return result.post
 

@@ -44,7 +44,7 @@ class IngestResult:
 
 
 @dataclass
-class _Normalised:
+class Normalised:
     html: str
     text: str
     tags: list[str]
@@ -52,7 +52,7 @@ class _Normalised:
     language: str | None
 
 
-def _normalise(data: PostIn, base_url: str) -> _Normalised:
+def normalise(data: PostIn, base_url: str) -> Normalised:
     if data.text is not None:
         html = text_to_html(data.text, tag_url=lambda t: f"{base_url}/tags/{t}")
         text = data.text.strip()
@@ -68,7 +68,7 @@ def _normalise(data: PostIn, base_url: str) -> _Normalised:
         {"acct": m, "url": None} for m in extract_mentions(text)
     ]
     language = data.language.lower() if data.language else detect_language(text)
-    return _Normalised(html, text, tags, mentions, language)
+    return Normalised(html, text, tags, mentions, language)
 
 
 def _facts(post: Post, author: Account) -> PostFacts:
@@ -130,7 +130,12 @@ async def _mastodon_api(
 
 
 async def ingest(
-    uow: UnitOfWork, data: PostIn, *, base_url: str, post_id: int | None = None
+    uow: UnitOfWork,
+    data: PostIn,
+    *,
+    base_url: str,
+    post_id: int | None = None,
+    normalised: Normalised | None = None,
 ) -> IngestResult:
     """Store a post from any source (or apply it as an edit) and put it where it belongs.
 
@@ -166,7 +171,7 @@ async def ingest(
             # Not an error for a connector to retry or give up on: the post is just not
             # taken.
             return IngestResult(None, "refused")
-        norm = _normalise(data, base_url)
+        norm = normalised if normalised is not None else normalise(data, base_url)
         if existing is None:
             return await _create(uow, data, norm, author, base_url, post_id)
     if existing.author_id != author.id:
@@ -181,7 +186,7 @@ _NEW_POSTS = "posts"
 async def _create(
     uow: UnitOfWork,
     data: PostIn,
-    norm: _Normalised,
+    norm: Normalised,
     author: Account,
     base_url: str,
     post_id: int | None,
@@ -269,7 +274,7 @@ async def _events_for_tags(uow: UnitOfWork, tags: list[str]) -> dict[int, Event]
 
 
 async def _apply_edit(
-    uow: UnitOfWork, post: Post, data: PostIn, norm: _Normalised, base_url: str
+    uow: UnitOfWork, post: Post, data: PostIn, norm: Normalised, base_url: str
 ) -> IngestResult:
     session = uow.session
     unchanged = (
