@@ -17,6 +17,7 @@ from rich.console import Console
 
 from backchannel import __version__
 from backchannel.config import Settings
+from backchannel.kit.gc_tuning import tune_for_server
 
 console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -141,14 +142,21 @@ def _run_server(settings: Settings, before: Callable[[Any], Any] | None = None) 
             "is another server running there? Choose another --port."
         ) from None
 
+    async def tune_when_started() -> None:
+        # After the application's startup, so what it loaded is frozen too.
+        while not server.started:
+            await asyncio.sleep(0.05)
+        tune_for_server()
+
     async def main() -> None:
         tasks = [asyncio.create_task(server.serve(sockets=[sock]))]
+        tuning = asyncio.create_task(tune_when_started())
         if before is not None:
             tasks.append(asyncio.create_task(before(server)))
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         if tasks[0] not in done:
             await tasks[0]
-        for task in tasks[1:]:
+        for task in [*tasks[1:], tuning]:
             task.cancel()
 
     console.print(f"[bold]backchannel {__version__}[/] listening on {settings.public_url()}")
@@ -445,6 +453,7 @@ def worker(data_dir: Path | None, concurrency: int) -> None:
             await engine.dispose()
 
     console.print(f"[bold]backchannel worker[/] (pid {os.getpid()}) running jobs")
+    tune_for_server()
     asyncio.run(main())
 
 
