@@ -50,6 +50,8 @@ async def create(
     data = _local_post_in(base, account, body, post_id, None)
     if event is not None:
         data.event_ids = [event.id]
+    # Here, not in the write: it needs only what was sent, and the writer runs its
+    # groups one at a time (on PostgreSQL this runs while the previous group commits).
     norm = service.normalise(data, base)
 
     async def write(uow: UnitOfWork) -> Post:

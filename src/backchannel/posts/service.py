@@ -141,6 +141,8 @@ async def ingest(
 
     ``post_id``: the id for a new post; for a post written here (``SourceKind.LOCAL``),
     the fresh id its ``source_uri`` was made from.
+    ``normalised``: ``normalise(data, base_url)`` when the caller already made it (outside
+    the write group, where it does not hold up the group); made here otherwise.
     """
     session = uow.session
     # First, so the group writes posts before the rows that refer to them.
