@@ -75,7 +75,7 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
 
 
 async def _answer(send: Send, status: int, data: Any) -> None:
-    body = orjson.dumps(data)
+    body = data if isinstance(data, bytes) else orjson.dumps(data)
     headers = [
         (b"content-length", str(len(body)).encode()),
         (b"content-type", b"application/json"),

@@ -44,7 +44,8 @@ def _local_post_in(
 
 async def create(
     services: ServicesDep, account: Account, body: PostCreate, event: Event | None = None
-) -> dict[str, Any]:
+) -> bytes:
+    """Write the post; its JSON (``post_json``), as ingest encoded it for its frames."""
     base = services.settings.public_url()
     post_id = new_id()
     data = _local_post_in(base, account, body, post_id, None)
@@ -54,39 +55,40 @@ async def create(
     # groups one at a time (on PostgreSQL this runs while the previous group commits).
     norm = service.normalise(data, base)
 
-    async def write(uow: UnitOfWork) -> Post:
+    async def write(uow: UnitOfWork) -> bytes:
         if body.in_reply_to_id is not None:
             parent = await repo.get(uow.session, int(body.in_reply_to_id))
             if parent is None:
                 raise Unprocessable(f"in_reply_to_id: no post {body.in_reply_to_id}")
             data.in_reply_to_uri = parent.source_uri
         result = await service.ingest(uow, data, base_url=base, post_id=post_id, normalised=norm)
-        assert result.post is not None
-        return result.post
+        assert result.json is not None
+        return result.json
 
-    post = await services.writer.submit(write)
-    return post_json(post, base)
+    return await services.writer.submit(write)
+
+
+def _created(json: bytes) -> Response:
+    return Response(json, status_code=201, media_type="application/json")
 
 
 @router.post("/api/posts", status_code=201)
-async def create_post(
-    body: PostCreate, services: ServicesDep, account: AccountDep
-) -> dict[str, Any]:
+async def create_post(body: PostCreate, services: ServicesDep, account: AccountDep) -> Response:
     """Write a post here. Its hashtags decide which events and columns it reaches."""
-    return await create(services, account, body)
+    return _created(await create(services, account, body))
 
 
 @router.post("/api/events/{slug}/posts", status_code=201)
 async def create_event_post(
     slug: str, body: PostCreate, services: ServicesDep, session: SessionDep, account: AccountDep
-) -> dict[str, Any]:
+) -> Response:
     """Write a post into an event: its primary hashtag is added when the text has none
     of the event's tags, so the post also reaches the event everywhere else."""
     event = await events_service.require_event(session, slug, with_children=True)
     event_tags = {t.tag for t in event.tags}
     if not event_tags & set(extract_hashtags(body.status)):
         body = body.model_copy(update={"status": f"{body.status} #{event.primary_tag}"})
-    return await create(services, account, body, event)
+    return _created(await create(services, account, body, event))
 
 
 @router.get("/api/posts/{post_id}")

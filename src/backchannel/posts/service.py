@@ -41,6 +41,8 @@ Outcome = Literal["created", "updated", "unchanged", "deleted", "refused"]
 class IngestResult:
     post: Post | None
     outcome: Outcome
+    #: ``post_json`` of the post as created or updated, encoded (as its frames carry it).
+    json: bytes | None = None
 
 
 @dataclass
@@ -87,11 +89,16 @@ def _facts(post: Post, author: Account) -> PostFacts:
 
 async def _author(uow: UnitOfWork, data: PostIn) -> Account:
     if data.author_id is not None:
-        # session.get answers from the identity map after the first time in a group.
-        # (The repository's lookup: a suspended author is found, and refused in ingest.)
-        account = await people_repo.get_by_id(uow.session, data.author_id)
+        # Once per group: even from the identity map, session.get costs as much as a
+        # third of normalising a post. (The repository's lookup: a suspended author is
+        # found, and refused in ingest.)
+        by_id = uow.cache("authors_by_id")
+        account: Account | None = by_id.get(data.author_id)
         if account is None:
-            raise NotFound(f"no account with id {data.author_id}")
+            account = await people_repo.get_by_id(uow.session, data.author_id)
+            if account is None:
+                raise NotFound(f"no account with id {data.author_id}")
+            by_id[data.author_id] = account
         return account
     if data.author is None:
         raise BadRequest("a post needs an author")
@@ -236,7 +243,7 @@ async def _create(
         # database: it must be written before.
         await uow.write_deferred()
     await _mastodon_api(uow, "created", post, base_url)
-    return IngestResult(post, "created")
+    return IngestResult(post, "created", post_bytes)
 
 
 async def _admit_to_events(
@@ -326,7 +333,7 @@ async def _apply_edit(
             moderation.post_removed(uow, ep, deleted=False)
             await session.delete(ep)
     await _admit_to_events(uow, post, post.author, post_bytes, norm.tags, data.event_ids, skip=kept)
-    return IngestResult(post, "updated")
+    return IngestResult(post, "updated", post_bytes)
 
 
 async def delete(uow: UnitOfWork, source_uri: str, *, actor: Account | None = None) -> bool:
