@@ -79,7 +79,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             heartbeat=settings.sse_heartbeat_seconds,
         )
         token_watch = TokenWatch(sessionmaker, every=settings.stream_token_check_seconds)
-        writer = Writer(sessionmaker, broker, batch_size=settings.write_batch_size)
+        writer = Writer(
+            sessionmaker,
+            broker,
+            batch_size=settings.write_batch_size,
+            gather_seconds=settings.write_gather_ms / 1000,
+        )
         registry = build_registry()
         runner: JobRunner | None = None
         if settings.run_jobs_in_process:

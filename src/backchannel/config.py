@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     run_jobs_in_process: bool = True
     #: How many writes the ingest writer commits together at most.
     write_batch_size: int = Field(default=256, ge=1)
+    #: How long a write group waits at most for writes announced as on their way
+    #: (``Writer.arriving``); 0 starts every group at once.
+    write_gather_ms: float = Field(default=2.0, ge=0, le=100)
 
     # -- remote fetches and connectors ------------------------------------------------
     #: Let the HTTP client and the connectors reach private, loopback and link-local

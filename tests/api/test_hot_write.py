@@ -3,6 +3,7 @@ answers must be what the application answers, and what it cannot take goes there
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 
@@ -64,6 +65,36 @@ async def test_what_it_cannot_take_gets_the_applications_answer(api: Any) -> Non
     big = {"status": "x" * 6000}
     response = await api.http.post("/api/posts", json=big, headers=auth(alice))
     assert response.status_code == 422
-    # None of these stored anything.
+    # None of these stored anything, nor left the writer waiting for a write.
     assert await api.timeline("hotwrite") == []
     assert await api.tag_timeline("hotwrite") == []
+    assert api.server.services.writer.arriving_now == 0
+
+
+async def test_posts_in_flight_together_are_committed_together(api: Any) -> None:
+    alice = await _event(api)
+    writer = api.server.services.writer
+    commits = 0
+    commit = writer._commit
+
+    async def counted(batch: Any) -> Any:
+        nonlocal commits
+        commits += 1
+        return await commit(batch)
+
+    writer._commit = counted
+    try:
+        responses = await asyncio.gather(
+            *(
+                api.http.post("/api/posts", json={"status": f"p{n} #hotwrite"}, headers=auth(alice))
+                for n in range(20)
+            )
+        )
+    finally:
+        del writer._commit
+    assert [r.status_code for r in responses] == [201] * 20
+    assert len(await api.timeline("hotwrite")) == 20
+    assert writer.arriving_now == 0
+    # Requests that reach the server together share commits (how many depends on how
+    # the connections' bytes arrive; one commit each would mean no grouping at all).
+    assert commits < 20, commits

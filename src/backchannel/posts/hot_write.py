@@ -95,25 +95,31 @@ async def serve(
         return
     limit = services.settings.max_body_bytes
     raw, messages = await _read(receive, limit)
-    account = None
-    body = None
-    if (
-        len(raw) <= limit
-        and messages[-1]["type"] == "http.request"
-        and not has_nul(scope)
-        and not body_has_nul(scope, raw)
-    ):
-        account = await token_lookups(services).owner(token)
-        try:
-            body = PostCreate.model_validate_json(raw)
-        except ValidationError:
-            body = None
-    if account is None or account.is_suspended or body is None:
-        await app(scope, _replay(messages, receive), send)
-        return
+    # Read: from here on, this request is a write on its way to the writer.
+    arrival = services.writer.arriving()
     try:
-        data = await create(services, account, body)
-    except AppError as exc:
-        await _answer(send, exc.status, error_body(exc.message, exc.details))
-        return
+        account = None
+        body = None
+        if (
+            len(raw) <= limit
+            and messages[-1]["type"] == "http.request"
+            and not has_nul(scope)
+            and not body_has_nul(scope, raw)
+        ):
+            account = await token_lookups(services).owner(token)
+            try:
+                body = PostCreate.model_validate_json(raw)
+            except ValidationError:
+                body = None
+        if account is None or account.is_suspended or body is None:
+            arrival.close()
+            await app(scope, _replay(messages, receive), send)
+            return
+        try:
+            data = await create(services, account, body, arrival=arrival)
+        except AppError as exc:
+            await _answer(send, exc.status, error_body(exc.message, exc.details))
+            return
+    finally:
+        arrival.close()
     await _answer(send, 201, data)

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from backchannel.db.writer import UnitOfWork
+from backchannel.db.writer import Arrival, UnitOfWork
 from backchannel.deps import AccountDep, ServicesDep, SessionDep
 from backchannel.errors import Forbidden, NotFound, Unprocessable
 from backchannel.events import service as events_service
@@ -43,9 +43,15 @@ def _local_post_in(
 
 
 async def create(
-    services: ServicesDep, account: Account, body: PostCreate, event: Event | None = None
+    services: ServicesDep,
+    account: Account,
+    body: PostCreate,
+    event: Event | None = None,
+    *,
+    arrival: Arrival | None = None,
 ) -> bytes:
-    """Write the post; its JSON (``post_json``), as ingest encoded it for its frames."""
+    """Write the post; its JSON (``post_json``), as ingest encoded it for its frames.
+    ``arrival``: the writer was told this write is coming (``Writer.arriving``)."""
     base = services.settings.public_url()
     post_id = new_id()
     data = _local_post_in(base, account, body, post_id, None)
@@ -65,7 +71,7 @@ async def create(
         assert result.json is not None
         return result.json
 
-    return await services.writer.submit(write)
+    return await services.writer.submit(write, arrival)
 
 
 def _created(json: bytes) -> Response:
