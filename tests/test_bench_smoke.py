@@ -49,6 +49,19 @@ def test_ingest_smoke_with_its_floor(tmp_path: Path) -> None:
         assert row["api_vs_floor"] > 0
 
 
+def test_ingest_repeats_and_gives_the_median_ratio(tmp_path: Path) -> None:
+    output = tmp_path / "ingest.json"
+    run("ingest.py", "--writers", "64", "--duration", "1", "--repeat", "2", "--output", str(output))
+    data = json.loads(output.read_text())
+    assert [r["repeat"] for r in data["results"]] == [1, 2]
+    [summary] = data["summary"]
+    assert summary["backend"] == "sqlite/default"
+    runs = [r["target"]["ratio"] for r in data["results"]]
+    assert summary["ratios"] == runs and all(r > 0 for r in runs)
+    assert min(runs) <= summary["median_ratio"] <= max(runs)
+    assert summary["met_by_median"] == (summary["median_ratio"] >= summary["target"])
+
+
 def test_fanout_smoke(tmp_path: Path) -> None:
     output = tmp_path / "fanout.json"
     run("fanout.py", "--smoke", "--output", str(output))
