@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from backchannel.config import Settings
 from backchannel.db import sqlite_inline
-from backchannel.db.engine import engine_for, make_engine
+from backchannel.db.engine import engine_for, make_engine, make_sessionmaker
 
 
 def _url(tmp_path: Path) -> str:
@@ -139,3 +139,34 @@ async def test_a_stale_snapshot_is_not_retried(tmp_path: Path) -> None:
     finally:
         await ours.close()
         setup.close()
+
+
+async def test_sessions_give_their_connection_back_as_they_close(tmp_path: Path) -> None:
+    """Many requests opening and closing sessions at once share a connection or two:
+    each ``async with`` returns its connection before anything else runs, so the pool
+    never has to open (and then throw away) one per request."""
+    engine = make_engine(_url(tmp_path), inline=True)
+    connects = 0
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _counted(*_args: object) -> None:
+        nonlocal connects
+        connects += 1
+
+    most = 0
+
+    async def request() -> None:
+        nonlocal most
+        for _ in range(20):
+            async with make_sessionmaker(engine)() as session:
+                await session.execute(text("SELECT 1"))
+                most = max(most, engine.sync_engine.pool.checkedout())
+            await asyncio.sleep(0)
+
+    try:
+        await asyncio.gather(*(request() for _ in range(100)))
+        assert engine.sync_engine.pool.checkedout() == 0
+        assert most == 1
+        assert connects == 1
+    finally:
+        await engine.dispose()

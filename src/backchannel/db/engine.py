@@ -112,8 +112,31 @@ def _tune_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
         connection.exec_driver_sql("BEGIN")
 
 
+class _InlineSession(AsyncSession):
+    """A session on the inline SQLite driver: ``async with`` closes it in place.
+
+    SQLAlchemy closes a session at the end of ``async with`` in a task of its own,
+    shielded so that a cancellation cannot cut the close short; the connection goes
+    back to the pool only when that task runs, a turn of the loop later. Under load
+    the sessions waiting for it outnumbered the pool, and the pool opened (and then
+    closed) a connection for nearly every request: on the Mastodon API's
+    ``POST /api/v1/statuses`` at 64 writers, 2,552 connections for 2,560 posts, each
+    spending 0.4 ms setting up WAL and parsing the schema. On this driver a close
+    calls sqlite3 without suspending, so no cancellation can land in the middle of it.
+    """
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        await self.close()
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    inline = isinstance(engine.dialect.loaded_dbapi, sqlite_inline.InlineDBAPI)
+    return async_sessionmaker(
+        engine,
+        class_=_InlineSession if inline else AsyncSession,
+        expire_on_commit=False,
+        autoflush=False,
+    )
 
 
 def engine_for(settings: Settings) -> AsyncEngine:

@@ -237,7 +237,7 @@ class _AdaptedConnection(AsyncAdapt_aiosqlite_connection):
         self._connection.isolation_level = value
 
 
-class _DBAPI(AsyncAdapt_aiosqlite_dbapi):
+class InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> _AdaptedConnection:
         creator_fn = kw.pop("async_creator_fn", None)
         try:
@@ -252,7 +252,14 @@ class _DBAPI(AsyncAdapt_aiosqlite_dbapi):
 
 def dbapi() -> AsyncAdapt_aiosqlite_dbapi:
     """The DBAPI module object for ``create_async_engine(url, module=dbapi())``."""
-    return _DBAPI(sys.modules[__name__], sqlite3)
+    return InlineDBAPI(sys.modules[__name__], sqlite3)
 
 
-__all__: Sequence[str] = ("BUSY_DEADLINE", "Connection", "Cursor", "connect", "dbapi")
+__all__: Sequence[str] = (
+    "BUSY_DEADLINE",
+    "Connection",
+    "Cursor",
+    "InlineDBAPI",
+    "connect",
+    "dbapi",
+)
