@@ -95,7 +95,7 @@ def insert_many(
     # Column by column: the values in the statement's order taken from every row at
     # C speed (itemgetter, zip), then each column's conversion, if it has one.
     keys = [key for key, _ in statement.params]
-    if len(keys) == 1:
+    if len(keys) == 1:  # itemgetter of one key gives the value, not a 1-tuple
         columns: list[Sequence[Any]] = [[row[keys[0]] for row in rows]]
     else:
         columns = list(zip(*map(itemgetter(*keys), rows), strict=True))

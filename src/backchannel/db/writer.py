@@ -132,10 +132,6 @@ class _Committed:
     results: list[tuple[_Queued, Any, UnitOfWork]]
 
 
-#: How long a group waits at most for writes announced as on their way (``arriving``).
-GATHER_SECONDS = 0.002
-
-
 class Arrival:
     """A write on its way to the writer (``Writer.arriving``): ends when it is queued,
     or with ``close`` if it never comes."""
@@ -160,7 +156,7 @@ class Writer:
         broker: Broker,
         *,
         batch_size: int = 256,
-        gather_seconds: float = GATHER_SECONDS,
+        gather_seconds: float = 0.0,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._broker = broker
@@ -178,8 +174,9 @@ class Writer:
         Under load, requests reach the writer in cohorts, and a group takes only those
         queued when it starts: every group pays its statements and its commit, so
         small groups cost more CPU per write. A group waits (``gather_seconds`` at
-        most) for the writes announced before it starts, and so takes them along.
-        With nothing announced it starts at once: no wait when idle.
+        most; the ``write_gather_ms`` setting, 0 here by default) for the writes
+        announced before it starts, and so takes them along. With nothing announced it
+        starts at once: no wait when idle.
         """
         return Arrival(self)
 

@@ -11,8 +11,6 @@ errors keep one source.
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from backchannel.deps import Services, token_lookups
 from backchannel.errors import AppError, error_body
 from backchannel.kit.body_limit import body_has_nul, has_nul
+from backchannel.people.models import Account
 from backchannel.posts.routes import create
 from backchannel.posts.schemas import PostCreate
 
@@ -74,8 +73,7 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replayed
 
 
-async def _answer(send: Send, status: int, data: Any) -> None:
-    body = data if isinstance(data, bytes) else orjson.dumps(data)
+async def _answer(send: Send, status: int, body: bytes) -> None:
     headers = [
         (b"content-length", str(len(body)).encode()),
         (b"content-type", b"application/json"),
@@ -86,6 +84,22 @@ async def _answer(send: Send, status: int, data: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def _accepted(
+    services: Services, scope: Scope, token: str, raw: bytes, complete: bool
+) -> tuple[Account, PostCreate] | None:
+    """The author and the body of a request this path can take, else None."""
+    limit = services.settings.max_body_bytes
+    if len(raw) > limit or not complete or has_nul(scope) or body_has_nul(scope, raw):
+        return None
+    account = await token_lookups(services).owner(token)
+    if account is None or account.is_suspended:
+        return None
+    try:
+        return account, PostCreate.model_validate_json(raw)
+    except ValidationError:
+        return None
+
+
 async def serve(
     services: Services, app: ASGIApp, scope: Scope, receive: Receive, send: Send
 ) -> None:
@@ -93,32 +107,21 @@ async def serve(
     if token is None:
         await app(scope, receive, send)
         return
-    limit = services.settings.max_body_bytes
-    raw, messages = await _read(receive, limit)
+    raw, messages = await _read(receive, services.settings.max_body_bytes)
     # Read: from here on, this request is a write on its way to the writer.
     arrival = services.writer.arriving()
     try:
-        account = None
-        body = None
-        if (
-            len(raw) <= limit
-            and messages[-1]["type"] == "http.request"
-            and not has_nul(scope)
-            and not body_has_nul(scope, raw)
-        ):
-            account = await token_lookups(services).owner(token)
-            try:
-                body = PostCreate.model_validate_json(raw)
-            except ValidationError:
-                body = None
-        if account is None or account.is_suspended or body is None:
-            arrival.close()
+        accepted = await _accepted(
+            services, scope, token, raw, messages[-1]["type"] == "http.request"
+        )
+        if accepted is None:
+            arrival.close()  # the long way may take a while: no group waits for it
             await app(scope, _replay(messages, receive), send)
             return
         try:
-            data = await create(services, account, body, arrival=arrival)
+            data = await create(services, *accepted, arrival=arrival)
         except AppError as exc:
-            await _answer(send, exc.status, error_body(exc.message, exc.details))
+            await _answer(send, exc.status, orjson.dumps(error_body(exc.message, exc.details)))
             return
     finally:
         arrival.close()
