@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backchannel.db.bulk import insert_many
 from backchannel.people.models import Account
-from backchannel.posts.models import Post
+from backchannel.posts.models import Post, Tombstone
 from backchannel.streams.models import StreamEntry, StreamPayload
 
 Maker = async_sessionmaker[AsyncSession]
@@ -65,7 +65,7 @@ async def test_posts_read_back_as_from_sqlalchemys_executemany(sessionmaker: Mak
         assert readable(posts[ours]) == expected
 
 
-async def test_bytes_and_dates_of_stream_entries(sessionmaker: Maker) -> None:
+async def test_bytes_of_stream_payloads_and_dates_of_tombstones(sessionmaker: Maker) -> None:
     data = b'{"id":"1","content":"<p>\\u00fc</p>"}'
     async with sessionmaker() as session, session.begin():
         connection = await session.connection()
@@ -73,31 +73,31 @@ async def test_bytes_and_dates_of_stream_entries(sessionmaker: Maker) -> None:
         await connection.run_sync(
             insert_many,
             StreamEntry,
-            [
-                {"channel": "tag:x", "seq": n, "event": "post", "payload_id": 7, "created_at": WHEN}
-                for n in (1, 2)
-            ],
+            [{"channel": "tag:x", "seq": n, "event": "post", "payload_id": 7} for n in (1, 2)],
+        )
+        await connection.run_sync(
+            insert_many, Tombstone, [{"source_uri": "https://x.example/1", "deleted_at": WHEN}]
         )
 
     async with sessionmaker() as session:
         rows = (
             await session.execute(
-                select(StreamEntry.seq, StreamPayload.data, StreamEntry.created_at)
+                select(StreamEntry.seq, StreamPayload.data)
                 .join(StreamPayload, StreamPayload.id == StreamEntry.payload_id)
                 .order_by(StreamEntry.seq)
             )
         ).all()
-    assert [(seq, bytes(d), at) for seq, d, at in rows] == [(1, data, WHEN), (2, data, WHEN)]
+        deleted_at = await session.scalar(select(Tombstone.deleted_at))
+    assert [(seq, bytes(d)) for seq, d in rows] == [(1, data), (2, data)]
+    assert deleted_at == WHEN
 
 
 async def test_rows_must_set_every_column_without_a_value_of_its_own(sessionmaker: Maker) -> None:
     async with sessionmaker() as session, session.begin():
         connection = await session.connection()
-        with pytest.raises(ValueError, match="stream_entries"):
+        with pytest.raises(ValueError, match="tombstones"):
             await connection.run_sync(
-                insert_many,
-                StreamEntry,
-                [{"channel": "tag:x", "seq": 1, "event": "post", "payload_id": 1}],
+                insert_many, Tombstone, [{"source_uri": "https://x.example/1"}]
             )
 
 

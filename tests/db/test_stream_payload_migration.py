@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backchannel.db.engine import make_engine, make_sessionmaker
@@ -88,7 +88,9 @@ async def test_entries_made_before_the_upgrade_are_read_and_pruned_after_it(url:
         assert floors == sorted(id_floor(at) >> 16 for *_, at in ENTRIES)
 
         async with sessionmaker() as session, session.begin():
-            await store.prune_some(session, utcnow() - timedelta(hours=1), limit=100)
+            cutoff = utcnow() - timedelta(hours=1)
+            assert await store.prune_entries(session, cutoff, cursor=("", False), limit=100) is None
+            await store.prune_payloads(session, cutoff, limit=100)
         async with sessionmaker() as session:
             a = await store.read_after(session, "tag:a", 0)
             left = await session.scalar(text("SELECT count(*) FROM stream_payloads"))
@@ -112,5 +114,42 @@ async def test_a_downgrade_puts_the_data_back_into_the_entries(url: str) -> None
                 )
             ).all()
         assert [(c, s, bytes(d)) for c, s, d in rows] == sorted((c, s, d) for c, s, d, _ in ENTRIES)
+    finally:
+        await engine.dispose()
+
+
+async def test_0012_keeps_every_entry_and_leaves_them_lean(url: str) -> None:
+    """Migration 0012 drops the entries' time column (and on SQLite their rowid); what
+    a reconnecting client reads is unchanged, and a downgrade brings the column back."""
+    await upgrade_async(url, "0010")
+    engine = make_engine(url)
+    try:
+        await insert_old_entries(engine)
+        await upgrade_async(url, "0012")
+        sessionmaker = make_sessionmaker(engine)
+        async with sessionmaker() as session:
+            a = await store.read_after(session, "tag:a", 0)
+            columns = await session.run_sync(
+                lambda s: [c["name"] for c in inspect(s.connection()).get_columns("stream_entries")]
+            )
+            ddl = await session.scalar(
+                text("SELECT sql FROM sqlite_master WHERE name = 'stream_entries'")
+                if engine.dialect.name == "sqlite"
+                else text("SELECT 'heap'")
+            )
+        assert [(f.seq, f.data) for f in a] == [(s, d) for c, s, d, _ in ENTRIES if c == "tag:a"]
+        assert sorted(columns) == ["channel", "event", "payload_id", "seq"]
+        if engine.dialect.name == "sqlite":
+            assert "WITHOUT ROWID" in ddl
+
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "0011")
+        async with sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    text("SELECT channel, seq, created_at FROM stream_entries ORDER BY 1, 2")
+                )
+            ).all()
+        assert [(c, s) for c, s, _ in rows] == sorted((c, s) for c, s, _, _ in ENTRIES)
+        assert all(at is not None for *_, at in rows)
     finally:
         await engine.dispose()

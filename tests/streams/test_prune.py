@@ -1,5 +1,6 @@
 """Stream entries and payloads older than the retention are pruned in bites, and the
-next prune is scheduled; recent ones (what reconnecting clients need) stay."""
+next prune is scheduled; recent ones (what reconnecting clients need) stay. An entry
+is as old as its payload's id says."""
 
 from __future__ import annotations
 
@@ -30,7 +31,6 @@ async def test_old_entries_go_in_bites_and_recent_ones_stay(
             "seq": n,
             "event": "post",
             "payload_id": old_payloads[n % len(old_payloads)],
-            "created_at": old,
         }
         for n in range(1, stream_jobs.PRUNE_BITE * 2 + 500)
     ]
@@ -40,9 +40,22 @@ async def test_old_entries_go_in_bites_and_recent_ones_stay(
             "seq": n,
             "event": "post",
             "payload_id": new_payload,
-            "created_at": utcnow(),
         }
         for n in range(1, 11)
+    ]
+    # Old entries, then recent ones: only the old go.
+    rows += [
+        {"channel": "tag:mixed", "seq": n, "event": "post", "payload_id": old_payloads[n]}
+        for n in range(1, 6)
+    ]
+    rows += [
+        {"channel": "tag:mixed", "seq": n, "event": "post", "payload_id": new_payload}
+        for n in range(6, 9)
+    ]
+    # More channels than one call looks at, each with one old entry.
+    rows += [
+        {"channel": f"account:{n:04d}", "seq": 1, "event": "post", "payload_id": old_payloads[0]}
+        for n in range(store.PRUNE_CHANNELS + 50)
     ]
     async with sessionmaker() as session, session.begin():
         await session.execute(
@@ -63,11 +76,13 @@ async def test_old_entries_go_in_bites_and_recent_ones_stay(
                 )
             ).all()
         )
-        assert left == {"tag:new": 10}
+        assert left == {"tag:new": 10, "tag:mixed": 3}
         payloads = (await session.scalars(select(StreamPayload.id))).all()
         assert payloads == [new_payload]
         frames = await store.read_after(session, "tag:new", 0)
         assert [(f.seq, f.data) for f in frames] == [(n, b"{}") for n in range(1, 11)]
+        mixed = await store.read_after(session, "tag:mixed", 0)
+        assert [f.seq for f in mixed] == [6, 7, 8]
         scheduled = await session.scalar(
             select(func.count()).select_from(Job).where(Job.kind == stream_jobs.PRUNE)
         )

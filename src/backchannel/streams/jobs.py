@@ -21,12 +21,18 @@ def register(registry: JobRegistry) -> None:
     async def prune(ctx: JobContext, payload: dict[str, Any]) -> None:
         hours = float(payload.get("retention_hours", 48))
         cutoff = utcnow() - timedelta(hours=hours)
+        # In bites, each a short transaction: let the writer and the streams in between.
+        cursor: store.PruneCursor | None = ("", False)
+        while cursor is not None:
+            async with ctx.sessionmaker() as session, session.begin():
+                cursor = await store.prune_entries(session, cutoff, cursor=cursor, limit=PRUNE_BITE)
+            await asyncio.sleep(0)
         while True:
             async with ctx.sessionmaker() as session, session.begin():
-                pruned = await store.prune_some(session, cutoff, limit=PRUNE_BITE)
+                pruned = await store.prune_payloads(session, cutoff, limit=PRUNE_BITE)
             if pruned < PRUNE_BITE:
                 break
-            await asyncio.sleep(0)  # let the writer and the streams in between bites
+            await asyncio.sleep(0)
         async with ctx.sessionmaker() as session, session.begin():
             await jobs_repo.enqueue(
                 session,

@@ -9,14 +9,13 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
 from backchannel.db.bulk import insert_many
-from backchannel.kit.clock import utcnow
 from backchannel.kit.ids import id_floor, new_id
 from backchannel.streams.frames import Frame
 from backchannel.streams.models import StreamCounter, StreamEntry, StreamPayload
@@ -62,7 +61,6 @@ async def append(session: AsyncSession, pending: Sequence[Pending]) -> list[Fram
         seq = next_seq[channel]
         next_seq[channel] = seq + 1
         frames.append(Frame(channel, seq, event, data))
-    now = utcnow()
     payload_ids: dict[bytes, int] = {}
     payloads: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
@@ -77,7 +75,6 @@ async def append(session: AsyncSession, pending: Sequence[Pending]) -> list[Fram
                 "seq": f.seq,
                 "event": f.event,
                 "payload_id": payload_id,
-                "created_at": now,
             }
         )
     await connection.run_sync(_insert, payloads, entries)
@@ -113,26 +110,68 @@ async def current_seq(session: AsyncSession, channel: str) -> int:
     return value or 0
 
 
-async def prune_some(session: AsyncSession, older_than: datetime, *, limit: int) -> int:
-    """Delete up to ``limit`` entries and up to ``limit`` payloads older than
-    ``older_than``; returns the larger of the two counts (``limit``: call again).
+#: Where pruning goes on: a channel, and whether that channel is done.
+PruneCursor = tuple[str, bool]
+#: Channels one ``prune_entries`` call looks at, at most (one transaction).
+PRUNE_CHANNELS = 200
 
-    In small bites, each its caller's own short transaction: one big DELETE would
+
+async def prune_entries(
+    session: AsyncSession, older_than: datetime, *, cursor: PruneCursor, limit: int
+) -> PruneCursor | None:
+    """Delete up to about ``limit`` entries older than ``older_than``, channel by
+    channel from ``cursor`` (start with ``("", False)``); returns where to go on, or
+    ``None`` when every channel has been seen.
+
+    An entry is as old as its payload (``payload_id`` carries the time), and in a
+    channel sequence order is time order: the old entries come first. A channel whose
+    first entry is recent is passed over with one read; otherwise each step reads at
+    most ``limit`` entries along the primary key and deletes the old ones among them.
+    The caller runs each call in a short transaction of its own: one big DELETE would
     hold SQLite's write lock (and, with the inline driver, the event loop) for seconds.
     """
-    keys = (
-        await session.execute(
-            select(StreamEntry.channel, StreamEntry.seq)
-            .where(StreamEntry.created_at < older_than)
-            .limit(limit)
-        )
-    ).all()
-    if keys:
-        await session.execute(
-            delete(StreamEntry).where(
-                tuple_(StreamEntry.channel, StreamEntry.seq).in_([tuple(k) for k in keys])
+    floor = id_floor(older_than)
+    deleted = 0
+    channel, done = cursor
+    for _ in range(PRUNE_CHANNELS):
+        where = StreamEntry.channel > channel if done else StreamEntry.channel >= channel
+        first = (
+            await session.execute(
+                select(StreamEntry.channel, StreamEntry.payload_id)
+                .where(where)
+                .order_by(StreamEntry.channel, StreamEntry.seq)
+                .limit(1)
             )
+        ).first()
+        if first is None:
+            return None
+        channel, done = first[0], True
+        if first[1] >= floor:
+            continue
+        edge = await session.scalar(
+            select(StreamEntry.seq)
+            .where(StreamEntry.channel == channel)
+            .order_by(StreamEntry.seq)
+            .offset(limit - 1)
+            .limit(1)
         )
+        step = delete(StreamEntry).where(
+            StreamEntry.channel == channel, StreamEntry.payload_id < floor
+        )
+        if edge is not None:
+            step = step.where(StreamEntry.seq <= edge)
+        gone: int = (await session.execute(step)).rowcount  # type: ignore[attr-defined]
+        deleted += gone
+        if edge is not None and gone == limit:
+            return channel, False  # all it read was old: more of it may be
+        if deleted >= limit:
+            break
+    return channel, done
+
+
+async def prune_payloads(session: AsyncSession, older_than: datetime, *, limit: int) -> int:
+    """Delete up to ``limit`` payloads older than ``older_than``; returns how many
+    (``limit``: call again, in a transaction of its own)."""
     # Payload ids carry their time (``new_id``): the primary key finds the old ones.
     ids = (
         await session.scalars(
@@ -144,4 +183,4 @@ async def prune_some(session: AsyncSession, older_than: datetime, *, limit: int)
     ).all()
     if ids:
         await session.execute(delete(StreamPayload).where(StreamPayload.id.in_(ids)))
-    return max(len(keys), len(ids))
+    return len(ids)
