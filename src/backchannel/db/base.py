@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -45,3 +46,18 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def loaded_values(obj: object, names: frozenset[str]) -> Mapping[str, Any]:
+    """The attributes ``names`` of a mapped object, read past the ORM's descriptors.
+
+    Each read of a mapped attribute goes through SQLAlchemy's instrumentation (about
+    0.2 µs, more in a busy server), and ingest reads about a hundred per post. Loaded
+    values sit in the instance's ``__dict__``: when all of ``names`` are there, that is
+    what comes back (to read, never to write). Otherwise (an attribute expired or never
+    loaded) each is read the usual way, which loads it or raises as before.
+    """
+    values: dict[str, Any] = obj.__dict__
+    if names <= values.keys():
+        return values
+    return {name: getattr(obj, name) for name in names}

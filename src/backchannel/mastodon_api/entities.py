@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backchannel.kit.clock import as_utc
 from backchannel.mastodon_api import post_queries as queries
 from backchannel.mastodon_api import repository as repo
 from backchannel.mastodon_api import status_rows
-from backchannel.mastodon_api.models import AccountStats
 from backchannel.mastodon_api.status_rows import MentionedAccount, PageRows, StatusRow, utc_iso
 from backchannel.people.models import Account
 from backchannel.posts.models import Post
@@ -81,9 +81,18 @@ def _note_html(note: str) -> str:
     return "".join(f"<p>{html.escape(p)}</p>" for p in note.split("\n\n") if p.strip())
 
 
+@dataclass(slots=True)
+class StatusStats:
+    """An account's status counters as read (or as a write group keeps them current);
+    a plain value, not the ORM row: ingest updates them for every post."""
+
+    statuses_count: int
+    last_status_at: datetime | None
+
+
 @dataclass
 class AccountCounts:
-    stats: dict[int, AccountStats] = field(default_factory=dict)
+    stats: dict[int, StatusStats] = field(default_factory=dict)
     followers: dict[int, int] = field(default_factory=dict)
     following: dict[int, int] = field(default_factory=dict)
 
@@ -93,9 +102,7 @@ class AccountCounts:
         for account_id, (statuses, last, followers, following) in found.items():
             if statuses is not None:
                 # Not tracked by the session: what changes them writes them itself.
-                self.stats[account_id] = AccountStats(
-                    account_id=account_id, statuses_count=statuses, last_status_at=last
-                )
+                self.stats[account_id] = StatusStats(statuses, last)
             self.followers[account_id] = followers
             self.following[account_id] = following
 
@@ -125,7 +132,6 @@ def _account_json(
     avatar = avatar_url or urls.missing_avatar
     header = urls.missing_header
     opted_out = bool(opted_out)
-    last = utc_iso(last_status_at)
     return {
         "id": str(account_id),
         "username": username,
@@ -147,8 +153,7 @@ def _account_json(
         "header_static": header,
         "followers_count": followers_count,
         "following_count": following_count,
-        "statuses_count": statuses_count or 0,  # no counters row yet: nothing counted
-        "last_status_at": last[:10] if last else None,
+        **_status_counters(statuses_count, last_status_at),
         "hide_collections": False,
         "emojis": [],
         "fields": [],
@@ -156,7 +161,21 @@ def _account_json(
     }
 
 
+def _status_counters(count: int | None, last_status_at: datetime | str | None) -> JSONDict:
+    if isinstance(last_status_at, datetime):  # the day, without formatting the time
+        day: str | None = as_utc(last_status_at).date().isoformat()
+    else:
+        last = utc_iso(last_status_at)
+        day = last[:10] if last else None
+    return {
+        "statuses_count": count or 0,  # no counters row yet: nothing counted
+        "last_status_at": day,
+    }
+
+
 _ACCOUNTS: dict[int, tuple[Links, tuple[Any, ...], JSONDict]] = {}
+#: Where ``statuses_count`` and ``last_status_at`` sit in ``_account_json``'s values.
+_COUNTERS = slice(12, 14)
 _MAX_ACCOUNTS = 20_000
 
 
@@ -169,8 +188,16 @@ def _shared_account(urls: Links, values: tuple[Any, ...]) -> JSONDict:
     (``credential_account`` adds to a copy)."""
     account_id: int = values[0]
     kept = _ACCOUNTS.get(account_id)
-    if kept is not None and kept[0] is urls and kept[1] == values:
-        return kept[2]
+    if kept is not None and kept[0] is urls:
+        if kept[1] == values:
+            return kept[2]
+        if kept[1][: _COUNTERS.start] == values[: _COUNTERS.start] and (
+            kept[1][_COUNTERS.stop :] == values[_COUNTERS.stop :]
+        ):
+            # Only its status counters moved (it just posted): the rest stands.
+            data = kept[2] | _status_counters(*values[_COUNTERS])
+            _ACCOUNTS[account_id] = (urls, values, data)
+            return data
     if len(_ACCOUNTS) >= _MAX_ACCOUNTS:
         _ACCOUNTS.clear()
     data = _account_json(urls, *values)

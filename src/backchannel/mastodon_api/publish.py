@@ -23,8 +23,7 @@ from backchannel.db.writer import UnitOfWork
 from backchannel.mastodon_api import notify
 from backchannel.mastodon_api import post_queries as queries
 from backchannel.mastodon_api import repository as repo
-from backchannel.mastodon_api.entities import AccountCounts, Renderer
-from backchannel.mastodon_api.models import AccountStats
+from backchannel.mastodon_api.entities import AccountCounts, Renderer, StatusStats
 from backchannel.posts.models import Post, Visibility
 
 Change = Literal["created", "edited", "deleted"]
@@ -136,9 +135,7 @@ async def _bookkeep(uow: UnitOfWork, post: Post, change: Change) -> None:
     counts = await _account_counts(uow, {post.author_id})
     stats = counts.stats.get(post.author_id)
     if stats is None:
-        stats = counts.stats[post.author_id] = AccountStats(
-            account_id=post.author_id, statuses_count=0, last_status_at=None
-        )
+        stats = counts.stats[post.author_id] = StatusStats(0, None)
     stats.statuses_count = max(stats.statuses_count + delta, 0)
     if delta > 0 and (stats.last_status_at is None or stats.last_status_at < post.created_at):
         stats.last_status_at = post.created_at

@@ -30,7 +30,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import Select
 from sqlalchemy.util import greenlet_spawn
 
-from backchannel.db.base import BigInt
+from backchannel.db.base import BigInt, loaded_values
 from backchannel.kit.clock import isoformat
 from backchannel.mastodon_api.models import AccountStats, Favourite, PostStats, Reblog
 from backchannel.people.models import Account
@@ -426,6 +426,16 @@ async def read_page_on(conn: AsyncConnection, query: Query) -> PageRows:
 # --- the same rows from ORM objects --------------------------------------------------------
 
 
+_POST_FIELDS = frozenset(
+    "id source source_uri url content_html language visibility sensitive spoiler_text "
+    "in_reply_to_uri reblog_of_uri media mentions tags created_at edited_at author".split()
+)
+_AUTHOR_FIELDS = frozenset(
+    "id acct username domain display_name note avatar_url profile_url actor_uri bot "
+    "opted_out created_at".split()
+)
+
+
 def status_row(
     post: Post,
     *,
@@ -436,39 +446,40 @@ def status_row(
     marks: tuple[bool, bool] | None,
 ) -> StatusRow:
     """The row of an ORM ``Post`` (single statuses, streams): one writer for both."""
-    a = post.author
+    p = loaded_values(post, _POST_FIELDS)
+    a = loaded_values(p["author"], _AUTHOR_FIELDS)
     return StatusRow(
-        post.id,
-        post.source,
-        post.source_uri,
-        post.url,
-        post.content_html,
-        post.language,
-        post.visibility,
-        post.sensitive,
-        post.spoiler_text,
-        post.in_reply_to_uri,
-        post.reblog_of_uri,
-        post.media,
-        post.mentions,
-        post.tags,
-        isoformat(post.created_at) or "",
-        isoformat(post.edited_at),
+        p["id"],
+        p["source"],
+        p["source_uri"],
+        p["url"],
+        p["content_html"],
+        p["language"],
+        p["visibility"],
+        p["sensitive"],
+        p["spoiler_text"],
+        p["in_reply_to_uri"],
+        p["reblog_of_uri"],
+        p["media"],
+        p["mentions"],
+        p["tags"],
+        isoformat(p["created_at"]) or "",
+        isoformat(p["edited_at"]),
         parent.id if parent is not None else None,
         parent.author_id if parent is not None else None,
         *counts,
-        a.id,
-        a.acct,
-        a.username,
-        a.domain,
-        a.display_name,
-        a.note,
-        a.avatar_url,
-        a.profile_url,
-        a.actor_uri,
-        a.bot,
-        a.opted_out,
-        a.created_at,
+        a["id"],
+        a["acct"],
+        a["username"],
+        a["domain"],
+        a["display_name"],
+        a["note"],
+        a["avatar_url"],
+        a["profile_url"],
+        a["actor_uri"],
+        a["bot"],
+        a["opted_out"],
+        a["created_at"],
         stats[0],
         stats[1],
         *follows,

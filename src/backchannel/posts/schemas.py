@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from backchannel.db.base import loaded_values
 from backchannel.kit.clock import isoformat
 from backchannel.kit.text import without_nul
 from backchannel.kit.urls import safe_url
@@ -161,40 +162,51 @@ def media_json(
     ]
 
 
+_POST_FIELDS = frozenset(
+    "id source_uri url source created_at edited_at content_html content_text title language "
+    "visibility sensitive spoiler_text in_reply_to_uri reblog_of_uri media mentions tags "
+    "author".split()
+)
+_AUTHOR_FIELDS = frozenset(
+    "id acct username display_name avatar_url profile_url domain source bot".split()
+)
+
+
 def post_json(post: Post, base_url: str) -> dict[str, Any]:
     """A post as the native API and the streams show it (built once per post)."""
-    author = post.author
+    p = loaded_values(post, _POST_FIELDS)
+    author = loaded_values(p["author"], _AUTHOR_FIELDS)
     links = media_links.for_site(base_url)
     proxied = links.proxied if links is not None else _no_proxy
     return {
-        "id": str(post.id),
-        "uri": post.source_uri,
-        "url": post.url,
-        "source": post.source,
-        "created_at": isoformat(post.created_at),
-        "edited_at": isoformat(post.edited_at),
-        "content": post.content_html,
-        "text": post.content_text,
-        "title": post.title,
-        "language": post.language,
-        "visibility": post.visibility,
-        "sensitive": post.sensitive,
-        "spoiler_text": post.spoiler_text,
-        "in_reply_to_uri": post.in_reply_to_uri,
-        "reblog_of_uri": post.reblog_of_uri,
-        "media_attachments": media_json(post.media, proxied),
-        "mentions": post.mentions,
-        "tags": post.tags,
+        "id": str(p["id"]),
+        "uri": p["source_uri"],
+        "url": p["url"],
+        "source": p["source"],
+        "created_at": isoformat(p["created_at"]),
+        "edited_at": isoformat(p["edited_at"]),
+        "content": p["content_html"],
+        "text": p["content_text"],
+        "title": p["title"],
+        "language": p["language"],
+        "visibility": p["visibility"],
+        "sensitive": p["sensitive"],
+        "spoiler_text": p["spoiler_text"],
+        "in_reply_to_uri": p["in_reply_to_uri"],
+        "reblog_of_uri": p["reblog_of_uri"],
+        "media_attachments": media_json(p["media"], proxied),
+        "mentions": p["mentions"],
+        "tags": p["tags"],
         "account": {
-            "id": str(author.id),
-            "acct": author.acct,
-            "username": author.username,
-            "display_name": author.display_name,
-            "avatar": author.avatar_url,
-            "avatar_proxy_url": proxied(author.avatar_url),
-            "url": author.profile_url
-            or (f"{base_url}/@{author.username}" if author.is_local else None),
-            "source": author.source,
-            "bot": author.bot,
+            "id": str(author["id"]),
+            "acct": author["acct"],
+            "username": author["username"],
+            "display_name": author["display_name"],
+            "avatar": author["avatar_url"],
+            "avatar_proxy_url": proxied(author["avatar_url"]),
+            "url": author["profile_url"]
+            or (f"{base_url}/@{author['username']}" if author["domain"] == "" else None),
+            "source": author["source"],
+            "bot": author["bot"],
         },
     }

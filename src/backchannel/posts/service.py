@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from backchannel.db.base import loaded_values
 from backchannel.db.writer import RetryAlone, UnitOfWork
 from backchannel.errors import BadRequest, Forbidden, NotFound
 from backchannel.events import repository as events_repo
@@ -73,16 +74,23 @@ def normalise(data: PostIn, base_url: str) -> Normalised:
     return Normalised(html, text, tags, mentions, language)
 
 
+_FACT_FIELDS = frozenset(
+    "spoiler_text title content_text sensitive in_reply_to_uri reblog_of_uri language".split()
+)
+
+
 def _facts(post: Post, author: Account) -> PostFacts:
+    p = loaded_values(post, _FACT_FIELDS)
+    spoiler_text: str = p["spoiler_text"]
     return PostFacts(
         author_acct=author.acct,
         author_domain=author.domain,
-        text=f"{post.spoiler_text}\n{post.title or ''}\n{post.content_text}",
-        sensitive=post.sensitive,
-        has_content_warning=bool(post.spoiler_text.strip()),
-        is_reply=post.in_reply_to_uri is not None,
-        is_boost=post.reblog_of_uri is not None,
-        language=post.language,
+        text=f"{spoiler_text}\n{p['title'] or ''}\n{p['content_text']}",
+        sensitive=p["sensitive"],
+        has_content_warning=bool(spoiler_text.strip()),
+        is_reply=p["in_reply_to_uri"] is not None,
+        is_boost=p["reblog_of_uri"] is not None,
+        language=p["language"],
         author_opted_out=author.opted_out,
     )
 
