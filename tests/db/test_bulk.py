@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -121,3 +121,31 @@ async def test_a_value_longer_than_its_column_is_refused_or_kept_never_cut(
     async with sessionmaker() as session:
         stored = await session.scalar(select(Post.language))
     assert stored == language
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        WHEN,
+        WHEN.replace(microsecond=0),
+        datetime(2025, 5, 14, 11, 30, 15, 7, tzinfo=timezone(timedelta(hours=2))),
+        datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC),
+    ],
+)
+async def test_times_are_stored_as_the_same_text(sessionmaker: Maker, when: datetime) -> None:
+    """SQLite compares stored times as text: ours must be SQLAlchemy's, to the byte."""
+    async with sessionmaker() as session, session.begin():
+        connection = await session.connection()
+        await connection.run_sync(
+            insert_many, Tombstone, [{"source_uri": "https://x.example/ours", "deleted_at": when}]
+        )
+        await session.execute(
+            insert(Tombstone), [{"source_uri": "https://x.example/theirs", "deleted_at": when}]
+        )
+    async with sessionmaker() as session:
+        rows = (
+            await session.execute(
+                text("SELECT source_uri, CAST(deleted_at AS TEXT) FROM tombstones ORDER BY 1")
+            )
+        ).all()
+    assert rows[0][1] == rows[1][1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -12,6 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
 from backchannel.config import Settings
 from backchannel.db import sqlite_inline
+
+
+def json_text(value: Any) -> str:
+    """JSON columns' text, by orjson: the standard library's encoder was a tenth of
+    what writing a post's row cost (media, mentions and tags are JSON). Keys that are
+    not strings become strings, as ``json.dumps`` makes them."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def is_sqlite(url: str) -> bool:
@@ -38,11 +46,19 @@ def make_engine(
         # process never churns them.
         if inline:
             engine = create_async_engine(
-                url, module=sqlite_inline.dbapi(), pool_size=32, max_overflow=32
+                url,
+                module=sqlite_inline.dbapi(),
+                pool_size=32,
+                max_overflow=32,
+                json_serializer=json_text,
             )
         else:
             engine = create_async_engine(
-                url, connect_args={"timeout": 30}, pool_size=32, max_overflow=32
+                url,
+                connect_args={"timeout": 30},
+                pool_size=32,
+                max_overflow=32,
+                json_serializer=json_text,
             )
         _tune_sqlite(engine, busy_timeout_ms=0 if inline else 30_000)
         return engine
@@ -51,6 +67,7 @@ def make_engine(
         pool_size=10,
         max_overflow=20,
         connect_args={"server_settings": POSTGRES_SESSION},
+        json_serializer=json_text,
     )
     _ping_when_idle(engine, ping_after_idle)
     return engine
