@@ -7,10 +7,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert, select, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backchannel.db.base import UTCDateTime
 from backchannel.db.bulk import insert_many
+from backchannel.kit.clock import as_utc
 from backchannel.people.models import Account
 from backchannel.posts.models import Post, Tombstone
 from backchannel.streams.models import StreamEntry, StreamPayload
@@ -123,15 +126,17 @@ async def test_a_value_longer_than_its_column_is_refused_or_kept_never_cut(
     assert stored == language
 
 
-@pytest.mark.parametrize(
-    "when",
-    [
-        WHEN,
-        WHEN.replace(microsecond=0),
-        datetime(2025, 5, 14, 11, 30, 15, 7, tzinfo=timezone(timedelta(hours=2))),
-        datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC),
-    ],
-)
+# Fractions and none, another offset, a year before 1000, and naive (taken as UTC).
+TIMES = [
+    WHEN,
+    WHEN.replace(microsecond=0),
+    datetime(2025, 5, 14, 11, 30, 15, 7, tzinfo=timezone(timedelta(hours=2))),
+    datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC),
+    datetime(2025, 5, 14, 9, 30, 15, 123456),
+]
+
+
+@pytest.mark.parametrize("when", TIMES)
 async def test_times_are_stored_as_the_same_text(sessionmaker: Maker, when: datetime) -> None:
     """SQLite compares stored times as text: ours must be SQLAlchemy's, to the byte."""
     async with sessionmaker() as session, session.begin():
@@ -149,3 +154,15 @@ async def test_times_are_stored_as_the_same_text(sessionmaker: Maker, when: date
             )
         ).all()
     assert rows[0][1] == rows[1][1]
+
+
+@pytest.mark.parametrize("when", TIMES)
+def test_utc_times_on_sqlite_are_sqlalchemys_datetime_text(when: datetime) -> None:
+    """``UTCDateTime`` writes SQLite's text itself, in one call: it must be the text
+    SQLAlchemy's own ``DATETIME`` makes of the naive UTC time, to the byte."""
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    theirs = sqlite.DATETIME().bind_processor(dialect)
+    assert ours is not None and theirs is not None
+    assert ours(when) == theirs(as_utc(when).replace(tzinfo=None))
+    assert ours(None) is None

@@ -19,15 +19,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import DeclarativeBase
-
-from backchannel.db.base import UTCDateTime
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,34 +48,15 @@ def _statement(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> _Statem
         order: Sequence[str] = compiled.positiontup or ()
         if sorted(order) != sorted(keys):
             raise ValueError(f"cannot insert {keys} into {table.name} as one row each")
-        params = tuple((key, _processor(dialect, table, key)) for key in order)
+        params = tuple(
+            (key, table.c[key].type.dialect_impl(dialect).bind_processor(dialect)) for key in order
+        )
         if dialect.name == "postgresql" and dialect.paramstyle == "numeric_dollar":
             found = _unnest(dialect, table, params)
         else:
             found = _Statement(str(compiled), params)
         _compiled[cache_key] = found
     return found
-
-
-def _processor(dialect: Dialect, table: Table, key: str) -> Callable[[Any], Any] | None:
-    column_type = table.c[key].type
-    if dialect.name == "sqlite" and isinstance(column_type, UTCDateTime):
-        return _sqlite_time
-    processor: Callable[[Any], Any] | None = column_type.dialect_impl(dialect).bind_processor(
-        dialect
-    )
-    return processor
-
-
-def _sqlite_time(value: datetime | None) -> str | None:
-    """What ``UTCDateTime`` and SQLAlchemy's SQLite ``DATETIME`` store (UTC, naive,
-    ``2026-01-02 03:04:05.000006``), in one call instead of two conversions and a
-    seven-key format: a post's row and its decisions carry several."""
-    if value is None:
-        return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(" ", "microseconds")
 
 
 def _unnest(

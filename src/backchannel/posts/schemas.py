@@ -168,14 +168,15 @@ _POST_FIELDS = frozenset(
     "author".split()
 )
 _AUTHOR_FIELDS = frozenset(
-    "id acct username display_name avatar_url profile_url domain source bot".split()
+    "id acct username display_name avatar_url profile_url source bot".split()
 )
 
 
 def post_json(post: Post, base_url: str) -> dict[str, Any]:
     """A post as the native API and the streams show it (built once per post)."""
     p = loaded_values(post, _POST_FIELDS)
-    author = loaded_values(p["author"], _AUTHOR_FIELDS)
+    account = p["author"]
+    author = loaded_values(account, _AUTHOR_FIELDS)
     links = media_links.for_site(base_url)
     proxied = links.proxied if links is not None else _no_proxy
     return {
@@ -205,7 +206,7 @@ def post_json(post: Post, base_url: str) -> dict[str, Any]:
             "avatar": author["avatar_url"],
             "avatar_proxy_url": proxied(author["avatar_url"]),
             "url": author["profile_url"]
-            or (f"{base_url}/@{author['username']}" if author["domain"] == "" else None),
+            or (f"{base_url}/@{author['username']}" if account.is_local else None),
             "source": author["source"],
             "bot": author["bot"],
         },
