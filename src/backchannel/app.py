@@ -34,10 +34,12 @@ from backchannel.kit.raw_send import SCOPE_KEY as RAW_SEND
 from backchannel.mastodon_api import media_jobs
 from backchannel.mastodon_api.http import MastodonEdge
 from backchannel.mastodon_api.media_uploads import UPLOAD_PATHS
+from backchannel.mastodon_api.status_frames import StatusFrames
 from backchannel.mastodon_api.token_watch import TokenWatch
 from backchannel.posts import hot_write
 from backchannel.posts.language import warm_up
 from backchannel.streams import jobs as stream_jobs
+from backchannel.streams.frames import Frame
 from backchannel.streams.service import StreamService
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             heartbeat=settings.sse_heartbeat_seconds,
         )
         token_watch = TokenWatch(sessionmaker, every=settings.stream_token_check_seconds)
+        status_frames = StatusFrames(sessionmaker, streams, settings.public_url())
         writer = Writer(
             sessionmaker,
             broker,
@@ -103,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             wake_jobs=runner.wake if runner else (lambda: None),
             extra={
                 "streams": streams,
+                "status_frames": status_frames,
                 "token_watch": token_watch,
                 "registry": registry,
                 "http": http,
@@ -111,8 +115,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = services
         # Load the language model now, off the event loop, not on the first post.
         await asyncio.to_thread(warm_up)
-        await broker.start(streams.hub.deliver)
+
+        async def deliver(frames: list[Frame]) -> None:
+            await streams.hub.deliver(frames)
+            status_frames.deliver(frames)
+
+        await broker.start(deliver)
         await streams.start()
+        await status_frames.start()
         await token_watch.start()
         await writer.start()
         async with sessionmaker() as session, session.begin():
@@ -147,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if runner is not None:
                 await runner.stop()
             await streams.stop()
+            await status_frames.stop()
             await token_watch.stop()
             await writer.stop()
             await broker.stop()

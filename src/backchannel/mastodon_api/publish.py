@@ -1,13 +1,15 @@
 """What the Mastodon API adds to every post going through the one door.
 
 Called by ``posts.service`` inside the writer's transaction when a post is created,
-edited or deleted: keeps the API's counters and reply links, and frames the post
-once as a Mastodon Status on the Mastodon channels it belongs to. Streams (SSE and
-WebSocket) only read those frames; no per-client JSON work.
+edited or deleted: keeps the API's counters and reply links, and puts the post on the
+Mastodon channels it belongs to, framed as ingest framed it for its own channels (the
+post's JSON, ``post_json``: one stored payload for all of them). The Status JSON is
+rendered where a Mastodon stream is listening (``status_frames``), not here: most posts
+are read by no Mastodon stream, and rendering one costs as much as storing it.
 
-Channels: ``m:public``, ``m:public:local``, ``m:public:remote``, ``m:hashtag:TAG``,
-``m:hashtag:local:TAG`` (public posts only, never boosts) and ``m:user:ID`` (a local
-person's home: their own posts, followed people's, followed tags').
+Channels: ``m:public`` and ``m:hashtag:TAG`` (public posts only, never boosts) and
+``m:user:ID`` (a local person's home: their own posts, followed people's, followed
+tags'). The local and remote streams are views of the first two (``status_frames``).
 """
 
 from __future__ import annotations
@@ -16,14 +18,12 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Literal
 
-import orjson
 from sqlalchemy.orm import Session
 
 from backchannel.db.writer import UnitOfWork
 from backchannel.mastodon_api import notify
 from backchannel.mastodon_api import post_queries as queries
 from backchannel.mastodon_api import repository as repo
-from backchannel.mastodon_api.entities import AccountCounts, Renderer, StatusStats
 from backchannel.posts.models import Post, Visibility
 
 Change = Literal["created", "edited", "deleted"]
@@ -44,13 +44,7 @@ def user(account_id: int) -> str:
 def _public_channels(post: Post, tags: Collection[str]) -> list[str]:
     if post.visibility != Visibility.PUBLIC.value or post.reblog_of_uri is not None:
         return []
-    local = post.source == "local"
-    names = [public(), public("local" if local else "remote")]
-    for tag in tags:
-        names.append(hashtag(tag))
-        if local:
-            names.append(hashtag(tag, local=True))
-    return names
+    return [public(), *(hashtag(tag) for tag in tags)]
 
 
 # --- per-group caches: a group often carries many posts of few authors and tags -----
@@ -63,31 +57,6 @@ async def _home_readers(uow: UnitOfWork, author_id: int, tags: list[str]) -> set
     if found is None:
         found = cache[key] = await repo.home_readers(uow.session, author_id, key[1])
     return found
-
-
-async def _account_counts(uow: UnitOfWork, ids: set[int]) -> AccountCounts:
-    """The counters of accounts this group shows: read once per account and group,
-    then kept current here as the group's posts change them (``_StatusCounts``)."""
-    cache = uow.cache("mastodon_api:account_counts")
-    counts: AccountCounts = cache.setdefault("counts", AccountCounts())
-    known: set[int] = cache.setdefault("known", set())
-    missing = ids - known
-    if missing:
-        # The group's upsert (``_StatusCounts``) writes what its posts change.
-        await counts.read(uow.session, missing)
-        known |= missing
-    return counts
-
-
-class _GroupRenderer(Renderer):
-    """Statuses as streams get them, with the group's account counters."""
-
-    def __init__(self, uow: UnitOfWork, base_url: str) -> None:
-        super().__init__(uow.session, base_url, None)
-        self._uow = uow
-
-    async def account_counts(self, ids: set[int]) -> AccountCounts:
-        return await _account_counts(self._uow, ids)
 
 
 class _StatusCounts:
@@ -132,13 +101,6 @@ async def _bookkeep(uow: UnitOfWork, post: Post, change: Change) -> None:
     if change == "edited" or post.visibility == Visibility.DIRECT.value:
         return
     delta = 1 if change == "created" else -1
-    counts = await _account_counts(uow, {post.author_id})
-    stats = counts.stats.get(post.author_id)
-    if stats is None:
-        stats = counts.stats[post.author_id] = StatusStats(0, None)
-    stats.statuses_count = max(stats.statuses_count + delta, 0)
-    if delta > 0 and (stats.last_status_at is None or stats.last_status_at < post.created_at):
-        stats.last_status_at = post.created_at
     changes = uow.deferred("mastodon_api:status_counts", _StatusCounts)
     changes.add(post.author_id, delta, post.created_at)
     if change == "created" and post.in_reply_to_uri:
@@ -153,8 +115,10 @@ async def post_changed(
     change: Change,
     post: Post,
     base_url: str,
+    post_bytes: bytes | None,
     removed_tags: Collection[str] = (),
 ) -> None:
+    """``post_bytes``: the post's JSON as its frames carry it (None when deleted)."""
     await _bookkeep(uow, post, change)
     await notify.post_changed(uow, change, post, base_url)
     channels = _public_channels(post, post.tags) + await _home_channels(uow, post)
@@ -163,11 +127,10 @@ async def post_changed(
         for channel in channels:
             uow.emit(channel, "delete", gone)
         return
-    status = await _GroupRenderer(uow, base_url).status(post, fresh=change == "created")
-    data = orjson.dumps(status)
+    assert post_bytes is not None
     event = "update" if change == "created" else "status.update"
     for channel in channels:
-        uow.emit(channel, event, data)
+        uow.emit(channel, event, post_bytes)
     if removed_tags:
         for channel in _public_channels(post, removed_tags):
             if channel.startswith("m:hashtag:"):

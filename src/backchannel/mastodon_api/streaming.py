@@ -1,8 +1,9 @@
 """Mastodon streaming: SSE at ``/api/v1/streaming/…`` and a WebSocket at
 ``/api/v1/streaming`` with subscribe and unsubscribe messages.
 
-Both read the Mastodon channels that ``publish`` frames once per post. SSE sends
-those frames' bytes as they are (the shared hub, ``Last-Event-ID`` resumption);
+Both read the Mastodon channels that ``publish`` frames once per post, as
+``status_frames`` renders them once per process (notifications come rendered). SSE
+sends those frames' bytes as they are (a shared hub, ``Last-Event-ID`` resumption);
 the WebSocket text of a frame is built once and shared by every connection.
 Since Mastodon 4.2 the public and hashtag streams need a user's token; so here.
 A stream ends (SSE) or closes (WebSocket, code 4001) once its token is revoked or its
@@ -15,7 +16,8 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Protocol
 
 import orjson
 from fastapi import APIRouter, Header, Request, WebSocket
@@ -26,10 +28,11 @@ from backchannel.deps import Services, ServicesDep
 from backchannel.errors import AppError, BadRequest
 from backchannel.mastodon_api import notify, publish
 from backchannel.mastodon_api.auth import Caller, UserReadStatuses, account_of, resolve
+from backchannel.mastodon_api.status_frames import StatusFrames
 from backchannel.mastodon_api.token_watch import token_watch
 from backchannel.posts.hashtags import normalize_tag
-from backchannel.streams.frames import Frame
-from backchannel.streams.hub import ChannelBuffer, Waker
+from backchannel.streams.frames import Frame, Skipped
+from backchannel.streams.hub import ChannelBuffer, StreamHub, Waker
 from backchannel.streams.service import StreamService
 from backchannel.streams.sse import EventStream, parse_last_event_id
 
@@ -66,6 +69,27 @@ def _streams(services: Services) -> StreamService:
     return service
 
 
+class _FrameSource(Protocol):
+    """Where a stream's frames come from: live, from the store, its current number."""
+
+    @property
+    def hub(self) -> StreamHub: ...
+
+    async def read_store(
+        self, channel: str, after: int, upto: int | None, limit: int
+    ) -> list[Frame]: ...
+
+    async def read_seqs(self, channels: Sequence[str]) -> list[int]: ...
+
+
+def _source(services: Services, stream: str) -> _FrameSource:
+    """Notifications are framed rendered; posts are rendered by ``status_frames``."""
+    if stream == "user:notification":
+        return _streams(services)
+    found: StatusFrames = services.extra["status_frames"]
+    return found
+
+
 @router.get("/api/v1/streaming/health")
 async def health() -> PlainTextResponse:
     return PlainTextResponse("OK")
@@ -79,8 +103,15 @@ async def _sse(
     token = caller.token_hash
     assert token is not None  # user() guarantees it
     watch = token_watch(services)
+    source = _source(services, stream)
     return _streams(services).open(
-        [channel], cursors, prelude=b":)\n\n", end_when=lambda: watch.until_invalid(token)
+        [channel],
+        cursors,
+        prelude=b":)\n\n",
+        end_when=lambda: watch.until_invalid(token),
+        hub=source.hub,
+        read_store=source.read_store,
+        read_seqs=source.read_seqs,
     )
 
 
@@ -165,10 +196,13 @@ class SocketFrames:
 
 
 class _Subscription:
-    __slots__ = ("stream", "buffer", "pos", "caught_up")
+    __slots__ = ("stream", "source", "buffer", "pos", "caught_up")
 
-    def __init__(self, stream: list[str], buffer: ChannelBuffer, pos: int) -> None:
+    def __init__(
+        self, stream: list[str], source: _FrameSource, buffer: ChannelBuffer, pos: int
+    ) -> None:
         self.stream = stream
+        self.source = source
         self.buffer = buffer
         self.pos = pos
         self.caught_up = True
@@ -193,7 +227,6 @@ class MastodonSocket:
     def __init__(self, websocket: WebSocket, services: Services, caller: Caller) -> None:
         self.ws = websocket
         self.services = services
-        self.streams = _streams(services)
         self.frames = _socket_frames(services)
         self.caller = caller
         self.waker = Waker()
@@ -205,15 +238,16 @@ class MastodonSocket:
             return
         if len(self.subs) >= MAX_SUBSCRIPTIONS:
             raise BadRequest("Too many subscriptions")
-        [buffer] = self.streams.hub.subscribe([channel], self.waker)
-        [pos] = await self.streams.read_seqs([channel])
-        self.subs[channel] = _Subscription(names, buffer, pos)
+        source = _source(self.services, stream.removesuffix(":media"))
+        [buffer] = source.hub.subscribe([channel], self.waker)
+        [pos] = await source.read_seqs([channel])
+        self.subs[channel] = _Subscription(names, source, buffer, pos)
 
     def unsubscribe(self, stream: str, tag: str | None) -> None:
         channel, _ = channel_for(stream, tag, self.caller)
         sub = self.subs.pop(channel, None)
         if sub is not None:
-            self.streams.hub.unsubscribe([sub.buffer], self.waker)
+            sub.source.hub.unsubscribe([sub.buffer], self.waker)
 
     async def receive(self) -> None:
         while True:
@@ -245,14 +279,18 @@ class MastodonSocket:
                 if frames is None:
                     if sub.caught_up and len(sub.buffer.frames) >= sub.buffer.capacity:
                         return  # too slow: dropped, as SSE clients are
-                    frames = await self.streams.read_store(
+                    frames = await sub.source.read_store(
                         sub.buffer.channel, sub.pos, None, REPLAY_BATCH
                     )
                     sub.caught_up = len(frames) < REPLAY_BATCH
                     self.waker.ring()
                 if frames:
                     sub.pos = frames[-1].seq
-                    texts.extend(self.frames.text(f, sub.stream) for f in frames)
+                    texts.extend(
+                        self.frames.text(f, sub.stream)
+                        for f in frames
+                        if not isinstance(f, Skipped)
+                    )
             for text in texts:
                 await self.ws.send_text(text)
             if not texts:
@@ -279,7 +317,7 @@ class MastodonSocket:
                 except Exception:
                     log.exception("a Mastodon WebSocket stream failed")
             for sub in self.subs.values():
-                self.streams.hub.unsubscribe([sub.buffer], self.waker)
+                sub.source.hub.unsubscribe([sub.buffer], self.waker)
             self.subs.clear()
 
 

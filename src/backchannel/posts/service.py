@@ -136,12 +136,13 @@ async def _mastodon_api(
     change: Literal["created", "edited", "deleted"],
     post: Post,
     base_url: str,
+    post_bytes: bytes | None,
     removed_tags: set[str] | None = None,
 ) -> None:
-    """The Mastodon client API's counters and its Status frames on its own channels."""
+    """The Mastodon client API's counters, and the post on its own channels."""
     from backchannel.mastodon_api import publish  # the API builds on posts, not the reverse
 
-    await publish.post_changed(uow, change, post, base_url, removed_tags or ())
+    await publish.post_changed(uow, change, post, base_url, post_bytes, removed_tags or ())
 
 
 async def ingest(
@@ -250,7 +251,7 @@ async def _create(
         # The Mastodon API looks the post this one answers (or boosts) up in the
         # database: it must be written before.
         await uow.write_deferred()
-    await _mastodon_api(uow, "created", post, base_url)
+    await _mastodon_api(uow, "created", post, base_url, post_bytes)
     return IngestResult(post, "created", post_bytes)
 
 
@@ -326,7 +327,7 @@ async def _apply_edit(
         if tag in new_tags:
             uow.emit(channels.tag(tag), "update" if tag in old_tags else "post", post_bytes)
     uow.emit(channels.account(post.author_id), "update", post_bytes)
-    await _mastodon_api(uow, "edited", post, base_url, old_tags - new_tags)
+    await _mastodon_api(uow, "edited", post, base_url, post_bytes, old_tags - new_tags)
 
     # Events: keep the decisions where the post still counts, admit it where it newly
     # does, and take it out where it no longer does.
@@ -378,6 +379,6 @@ async def delete(uow: UnitOfWork, source_uri: str, *, actor: Account | None = No
         uow.emit(channels.account(post.author_id), "delete", gone)
     for ep in await moderation_repo.for_post(session, post.id):
         moderation.post_removed(uow, ep, deleted=True)
-    await _mastodon_api(uow, "deleted", post, "")
+    await _mastodon_api(uow, "deleted", post, "", None)
     await repo.delete_post(session, post, tombstone=not tombstoned)
     return True

@@ -53,6 +53,18 @@ class Frame:
         return f"Frame({self.channel!r}, {self.seq}, {self.event!r})"
 
 
+class Skipped(Frame):
+    """A sequence number a stream passes over without sending anything: a view of a
+    channel (``mastodon_api.status_frames``) keeps the channel's numbers, so that
+    ``Last-Event-ID`` means the same on both, and skips the frames it leaves out."""
+
+    __slots__ = ()
+
+    def __init__(self, channel: str, seq: int) -> None:
+        super().__init__(channel, seq, "", b"")
+        self._single = self._multi = b""
+
+
 def encode(data: Any) -> bytes:
     """JSON for a frame's data line; orjson never emits a newline, which SSE needs."""
     return orjson.dumps(data)

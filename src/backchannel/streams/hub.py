@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, KeysView
 
 from backchannel.streams.frames import Frame
 
@@ -92,6 +92,10 @@ class StreamHub:
 
     def buffer(self, channel: str) -> ChannelBuffer | None:
         return self._buffers.get(channel)
+
+    def channels(self) -> KeysView[str]:
+        """The channels somebody listens to."""
+        return self._buffers.keys()
 
     def subscribe(self, channels: Iterable[str], waker: Waker) -> list[ChannelBuffer]:
         buffers = []

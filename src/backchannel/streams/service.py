@@ -13,7 +13,14 @@ from backchannel.kit.tasks import cancel_and_wait
 from backchannel.streams import repository as store
 from backchannel.streams.frames import Frame
 from backchannel.streams.hub import StreamHub
-from backchannel.streams.sse import ConnectionRegistry, EndWhen, EventStream, Gate
+from backchannel.streams.sse import (
+    ConnectionRegistry,
+    EndWhen,
+    EventStream,
+    Gate,
+    SeqReader,
+    StoreReader,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +35,11 @@ class StreamService:
     ) -> None:
         self._sessionmaker = sessionmaker
         self.heartbeat = heartbeat
+        self.capacity = capacity
         self.hub = StreamHub(self.read_gap, capacity=capacity)
+        #: Hubs of frames made from this one's (``mastodon_api.status_frames``): their
+        #: connections share the registry and the heartbeat.
+        self.derived_hubs: list[StreamHub] = []
         self.registry = ConnectionRegistry()
         self._task: asyncio.Task[None] | None = None
 
@@ -52,14 +63,20 @@ class StreamService:
         prelude: bytes = b"",
         still_allowed: Gate | None = None,
         end_when: EndWhen | None = None,
+        *,
+        hub: StreamHub | None = None,
+        read_store: StoreReader | None = None,
+        read_seqs: SeqReader | None = None,
     ) -> EventStream:
+        """A stream of ``channels``; by default of this hub and store, else of ``hub``
+        (one of ``derived_hubs``) with its own readers."""
         return EventStream(
-            hub=self.hub,
+            hub=hub or self.hub,
             registry=self.registry,
             channels=channels,
             cursors=cursors,
-            read_store=self.read_store,
-            read_seqs=self.read_seqs,
+            read_store=read_store or self.read_store,
+            read_seqs=read_seqs or self.read_seqs,
             heartbeat=self.heartbeat,
             prelude=prelude,
             still_allowed=still_allowed,
@@ -82,6 +99,8 @@ class StreamService:
             await asyncio.sleep(self.heartbeat / 2)
             self.registry.now = time.monotonic()
             self.hub.ring_all()
+            for hub in self.derived_hubs:
+                hub.ring_all()
             dropped = self.registry.drop_stuck(self.heartbeat * 2)
             if dropped:
                 log.info("dropped %d stuck stream clients", dropped)

@@ -205,6 +205,10 @@ class EventStream(Response):
                 return False  # not the next frame for us: the loop sorts it out
             waker.push = None
             body = frames[0].single if len(frames) == 1 else b"".join(f.single for f in frames)
+            if not body:  # only frames a view skips (streams.frames.Skipped)
+                pos[0] = frames[-1].seq
+                waker.push = push
+                return True
             pending = send(
                 {"type": "http.response.body", "body": body, "more_body": True}
             ).__await__()
@@ -269,13 +273,15 @@ class EventStream(Response):
                 if self.multiplexed:
                     for frame in frames:
                         pos[i] = frame.seq
-                        chunks.append(frame.multi)
-                        chunks.append(b"id: %s\n\n" % ".".join(map(str, pos)).encode())
+                        if frame.multi:  # not one a view skips
+                            chunks.append(frame.multi)
+                            chunks.append(b"id: %s\n\n" % ".".join(map(str, pos)).encode())
                 else:
                     pos[i] = frames[-1].seq
                     chunks.extend(f.single for f in frames)
-            if chunks:
-                await write(b"".join(chunks))
+            body = b"".join(chunks)
+            if body:
+                await write(body)
                 continue
             if registry.now - last_write >= self.heartbeat * 0.9:
                 await write(HEARTBEAT)
