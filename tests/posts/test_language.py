@@ -71,8 +71,8 @@ def test_long_text_is_fine() -> None:
 def test_model_not_loaded_at_import() -> None:
     code = (
         "import sys; import backchannel.posts.language as m; "
-        "assert 'py3langid.langid' not in sys.modules, 'loaded at import'; "
-        "m.warm_up(); assert 'py3langid.langid' in sys.modules"
+        "assert 'fasttext' not in sys.modules, 'loaded at import'; "
+        "m.warm_up(); assert 'fasttext' in sys.modules"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
@@ -81,3 +81,19 @@ def test_model_not_loaded_at_import() -> None:
 def test_warm_up_is_idempotent() -> None:
     warm_up()
     warm_up()
+
+
+def test_lines_capitals_and_lone_surrogates_are_read() -> None:
+    # fastText reads one line: a post's line breaks must not be an error.
+    assert detect_language("Heute ist ein schöner Tag.\nWir gehen im Park spazieren.") == "de"
+    assert detect_language("THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG AGAIN TODAY") == "en"
+    # Not UTF-8 (a lone surrogate from a broken client): still an answer, not a crash.
+    assert detect_language("Bonjour à tous, voici le programme \ud800 de la conférence") == "fr"
+
+
+def test_model_ships_in_an_installed_package() -> None:
+    from backchannel.posts.language import model_path
+
+    path = model_path()
+    assert path.name == "lid.176.ftz" and "site-packages" in str(path)
+    assert path.stat().st_size > 500_000
