@@ -1,9 +1,10 @@
 """The Mastodon streams' frames: stored as the post's JSON, shown as Status JSON.
 
-Ingest puts posts on ``m:public``, ``m:hashtag:TAG`` and ``m:user:ID`` as their own JSON;
-``StatusFrames`` renders them for the streams that listen, live (from the broker) and
-from the store (replays), and makes the local and remote streams views of the public
-ones with the same sequence numbers.
+Ingest puts posts on ``m:public`` and ``m:user:ID`` (and the native ``tag:TAG``) as their
+own JSON; ``StatusFrames`` renders them for the streams that listen, live (from the
+broker) and from the store (replays), and makes the local and remote streams views of
+the public ones, and the hashtag streams views of the tag channels, with the same
+sequence numbers.
 """
 
 from __future__ import annotations
@@ -121,11 +122,53 @@ def test_local_and_remote_streams_are_views_of_the_public_ones() -> None:
     )
     assert view_of("m:public:remote").side == "remote"
     assert (view_of("m:hashtag:local:x").source, view_of("m:hashtag:local:x").side) == (
-        "m:hashtag:x",
+        "tag:x",
         "local",
     )
-    assert view_of("m:hashtag:x") == View("m:hashtag:x", "m:hashtag:x")
+    assert view_of("m:hashtag:x") == View("m:hashtag:x", "tag:x", "any", native_tag=True)
     assert view_of("m:user:7").source == "m:user:7"
+
+
+async def test_hashtag_streams_show_the_tag_channel_as_mastodon_names_it(
+    writer: Writer, status_frames: StatusFrames
+) -> None:
+    """Edits, removed tags, deletes and boosts on the view of ``tag:TAG``."""
+    first = await post(writer, remote(1))
+    await post(writer, remote(2, reblog_of_uri=remote(1).source_uri))
+    # An edit that keeps the tag, then one that drops it, then the post comes back.
+    await post(writer, remote(1, content_html=f"<p>Edited #{TAG}</p>"))
+    await post(writer, remote(1, content_html="<p>No tag any more</p>"))
+
+    async def gone(uow: UnitOfWork) -> bool:
+        return await posts.delete(uow, remote(1).source_uri)
+
+    await writer.submit(gone)
+
+    frames = await status_frames.read_store(f"m:hashtag:{TAG}", 0, None, 100)
+    shown = [(f.seq, f.event) for f in frames if not isinstance(f, Skipped)]
+    # 1: the post (deleted by now, so skipped), 2: the boost (never on a hashtag
+    # stream), 3: the edit (skipped too: the post is gone), 4: the tag was removed.
+    assert [f.seq for f in frames] == [1, 2, 3, 4]
+    assert all(isinstance(f, Skipped) for f in frames[:3])
+    assert shown == [(4, "delete")]
+    assert frames[3].data == first.encode()
+    assert {f.channel for f in frames} == {f"m:hashtag:{TAG}"}
+    # Nothing more was stored for the Mastodon stream than for the native one.
+    assert await status_frames.read_seqs([f"m:hashtag:{TAG}"]) == [4]
+
+
+async def test_hashtag_streams_render_new_posts_and_edits(
+    writer: Writer, status_frames: StatusFrames
+) -> None:
+    created = await post(writer, remote(1))
+    await post(writer, remote(1, content_html=f"<p>Edited #{TAG}</p>"))
+
+    frames = await status_frames.read_store(f"m:hashtag:local:{TAG}", 0, None, 100)
+    assert all(isinstance(f, Skipped) for f in frames)  # a remote post: not local
+    frames = await status_frames.read_store(f"m:hashtag:{TAG}", 0, None, 100)
+    assert [f.event for f in frames] == ["update", "status.update"]
+    assert [s["id"] for s in statuses(frames)] == [created, created]
+    assert "Edited" in statuses(frames)[1]["content"]
 
 
 async def test_a_replay_shows_statuses_as_stored_now(

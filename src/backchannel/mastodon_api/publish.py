@@ -7,14 +7,14 @@ post's JSON, ``post_json``: one stored payload for all of them). The Status JSON
 rendered where a Mastodon stream is listening (``status_frames``), not here: most posts
 are read by no Mastodon stream, and rendering one costs as much as storing it.
 
-Channels: ``m:public`` and ``m:hashtag:TAG`` (public posts only, never boosts) and
-``m:user:ID`` (a local person's home: their own posts, followed people's, followed
-tags'). The local and remote streams are views of the first two (``status_frames``).
+Channels: ``m:public`` (public posts only, never boosts) and ``m:user:ID`` (a local
+person's home: their own posts, followed people's, followed tags'). The hashtag
+streams are views of the native ``tag:TAG`` channels that ingest fills anyway, and the
+local and remote streams views of those and of ``m:public`` (``status_frames``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Literal
 
@@ -34,6 +34,7 @@ def public(kind: str = "") -> str:
 
 
 def hashtag(tag: str, *, local: bool = False) -> str:
+    """A hashtag stream: a view of the native ``tag:TAG`` channel (``status_frames``)."""
     return f"m:hashtag:local:{tag}" if local else f"m:hashtag:{tag}"
 
 
@@ -41,10 +42,10 @@ def user(account_id: int) -> str:
     return f"m:user:{account_id}"
 
 
-def _public_channels(post: Post, tags: Collection[str]) -> list[str]:
+def _public_channels(post: Post) -> list[str]:
     if post.visibility != Visibility.PUBLIC.value or post.reblog_of_uri is not None:
         return []
-    return [public(), *(hashtag(tag) for tag in tags)]
+    return [public()]
 
 
 # --- per-group caches: a group often carries many posts of few authors and tags -----
@@ -116,12 +117,11 @@ async def post_changed(
     post: Post,
     base_url: str,
     post_bytes: bytes | None,
-    removed_tags: Collection[str] = (),
 ) -> None:
     """``post_bytes``: the post's JSON as its frames carry it (None when deleted)."""
     await _bookkeep(uow, post, change)
     await notify.post_changed(uow, change, post, base_url)
-    channels = _public_channels(post, post.tags) + await _home_channels(uow, post)
+    channels = _public_channels(post) + await _home_channels(uow, post)
     gone = str(post.id).encode()
     if change == "deleted":
         for channel in channels:
@@ -131,7 +131,3 @@ async def post_changed(
     event = "update" if change == "created" else "status.update"
     for channel in channels:
         uow.emit(channel, event, post_bytes)
-    if removed_tags:
-        for channel in _public_channels(post, removed_tags):
-            if channel.startswith("m:hashtag:"):
-                uow.emit(channel, "delete", gone)

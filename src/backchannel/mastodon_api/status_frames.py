@@ -8,9 +8,14 @@ on: once per frame for every listener, one query per batch of frames, off the pa
 that delivers the other channels' frames.
 
 The local and remote streams are views: ``m:public:local`` and ``m:public:remote`` of
-``m:public``, ``m:hashtag:local:TAG`` of ``m:hashtag:TAG``. A view keeps its channel's
-sequence numbers (``Last-Event-ID`` means the same on both) and skips the frames of
-the other side's posts (``streams.frames.Skipped``: nothing is sent for them).
+``m:public``. The hashtag streams, ``m:hashtag:TAG`` and ``m:hashtag:local:TAG``, are
+views of the native tag channel ``tag:TAG``, which ingest fills with the same posts in
+the same order: its ``post`` and ``update`` become Mastodon's ``update`` and
+``status.update``, its ``delete`` carries the bare id, and boosts (never on a Mastodon
+hashtag stream) are skipped; so a post is not stored a second time per tag. A view
+keeps its channel's sequence numbers (``Last-Event-ID`` means the same on both) and
+skips the frames of the other side's posts (``streams.frames.Skipped``: nothing is
+sent for them).
 
 A post deleted (or no longer public) by the time its frame is rendered is skipped:
 its ``delete`` frame follows. An edit renders the post as it is then.
@@ -31,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backchannel.kit.tasks import cancel_and_wait
 from backchannel.mastodon_api.entities import Renderer
 from backchannel.posts.models import Post
+from backchannel.streams import channels
 from backchannel.streams.frames import Frame, Skipped
 from backchannel.streams.hub import StreamHub
 from backchannel.streams.service import StreamService
@@ -39,7 +45,11 @@ log = logging.getLogger(__name__)
 
 #: The events whose data is a post's JSON, to be shown as its Status.
 POST_EVENTS = frozenset({"update", "status.update"})
+#: The same, on a native tag channel, and what a Mastodon stream calls its events.
+_TAG_POST_EVENTS = frozenset({"post", "update"})
+_FROM_TAG = {"post": "update", "update": "status.update"}
 _PUBLIC = "m:public"
+_TAG = "m:hashtag:"
 _LOCAL_TAG = "m:hashtag:local:"
 
 Side = Literal["any", "local", "remote"]
@@ -53,6 +63,15 @@ class View:
     name: str
     source: str
     side: Side = "any"
+    #: The source is a native tag channel (``tag:NAME``), not a Mastodon one.
+    native_tag: bool = False
+
+    def event(self, stored: str) -> str:
+        """What this view calls an event stored on its source channel."""
+        return _FROM_TAG.get(stored, stored) if self.native_tag else stored
+
+    def post_events(self) -> frozenset[str]:
+        return _TAG_POST_EVENTS if self.native_tag else POST_EVENTS
 
     def shows(self, source_kind: object) -> bool:
         if self.side == "any":
@@ -66,7 +85,9 @@ def view_of(channel: str) -> View:
     if channel == f"{_PUBLIC}:remote":
         return View(channel, _PUBLIC, "remote")
     if channel.startswith(_LOCAL_TAG):
-        return View(channel, "m:hashtag:" + channel.removeprefix(_LOCAL_TAG), "local")
+        return View(channel, channels.tag(channel.removeprefix(_LOCAL_TAG)), "local", True)
+    if channel.startswith(_TAG):
+        return View(channel, channels.tag(channel.removeprefix(_TAG)), "any", True)
     return View(channel, channel)
 
 
@@ -141,11 +162,15 @@ class StatusFrames:
 
     async def _render(self, frames: list[Frame], views: dict[str, list[View]]) -> list[Frame]:
         """Each frame as each of its channel's ``views`` shows it."""
-        posts: list[tuple[int, object] | None] = []
+        # (id, source kind, is a boost) of the post a frame carries, else None. The
+        # views of one source channel are all of one kind (Mastodon's or a tag's).
+        posts: list[tuple[int, object, bool] | None] = []
         for frame in frames:
-            if frame.event in POST_EVENTS and frame.channel in views:
+            shown = views.get(frame.channel)
+            if shown and frame.event in shown[0].post_events():
                 post = orjson.loads(frame.data)
-                posts.append((int(post["id"]), post.get("source")))
+                boost = post.get("reblog_of_uri") is not None
+                posts.append((int(post["id"]), post.get("source"), boost))
             else:
                 posts.append(None)
         ids = {found[0] for found in posts if found is not None}
@@ -153,14 +178,18 @@ class StatusFrames:
         out: list[Frame] = []
         for frame, found in zip(frames, posts, strict=True):
             for view in views.get(frame.channel, ()):
+                event = view.event(frame.event)
                 if found is None:
-                    out.append(Frame(view.name, frame.seq, frame.event, frame.data))
+                    data = frame.data
+                    if view.native_tag and frame.event == "delete":
+                        data = _bare_id(data)  # Mastodon's delete is the id alone
+                    out.append(Frame(view.name, frame.seq, event, data))
                     continue
                 status = statuses.get(found[0])
-                if status is None or not view.shows(found[1]):
+                if status is None or not view.shows(found[1]) or (view.native_tag and found[2]):
                     out.append(Skipped(view.name, frame.seq))
                 else:
-                    out.append(Frame(view.name, frame.seq, frame.event, status))
+                    out.append(Frame(view.name, frame.seq, event, status))
         return out
 
     async def _statuses(self, ids: Iterable[int]) -> dict[int, bytes]:
@@ -170,3 +199,8 @@ class StatusFrames:
             posts = list(await session.scalars(select(Post).where(Post.id.in_(list(ids)))))
             rendered = await Renderer(session, self._base_url, None).statuses(posts)
         return {post.id: orjson.dumps(status) for post, status in zip(posts, rendered, strict=True)}
+
+
+def _bare_id(data: bytes) -> bytes:
+    """``{"id": "123"}`` (a native delete) as ``123``."""
+    return str(orjson.loads(data)["id"]).encode()

@@ -137,12 +137,11 @@ async def _mastodon_api(
     post: Post,
     base_url: str,
     post_bytes: bytes | None,
-    removed_tags: set[str] | None = None,
 ) -> None:
     """The Mastodon client API's counters, and the post on its own channels."""
     from backchannel.mastodon_api import publish  # the API builds on posts, not the reverse
 
-    await publish.post_changed(uow, change, post, base_url, post_bytes, removed_tags or ())
+    await publish.post_changed(uow, change, post, base_url, post_bytes)
 
 
 async def ingest(
@@ -327,7 +326,8 @@ async def _apply_edit(
         if tag in new_tags:
             uow.emit(channels.tag(tag), "update" if tag in old_tags else "post", post_bytes)
     uow.emit(channels.account(post.author_id), "update", post_bytes)
-    await _mastodon_api(uow, "edited", post, base_url, post_bytes, old_tags - new_tags)
+    # The Mastodon hashtag streams are views of the tag channels above.
+    await _mastodon_api(uow, "edited", post, base_url, post_bytes)
 
     # Events: keep the decisions where the post still counts, admit it where it newly
     # does, and take it out where it no longer does.
