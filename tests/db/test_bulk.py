@@ -166,3 +166,39 @@ def test_utc_times_on_sqlite_are_sqlalchemys_datetime_text(when: datetime) -> No
     assert ours is not None and theirs is not None
     assert ours(when) == theirs(as_utc(when).replace(tzinfo=None))
     assert ours(None) is None
+
+
+async def test_columns_none_in_every_row_are_left_out_and_read_back_null(
+    sessionmaker: Maker,
+) -> None:
+    """On SQLite a column that every row leaves None is not sent at all (binding a None
+    costs more than leaving it out); it still reads back as NULL. A column None in
+    only some rows is sent."""
+    from sqlalchemy import event
+
+    sent: list[str] = []
+    rows = [post_row(5), post_row(6, edited_at=WHEN)]
+    async with sessionmaker() as session, session.begin():
+        session.add(Account(id=1, acct="alice@social.example", username="alice", domain="x"))
+        await session.flush()
+        connection = await session.connection()
+
+        def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            sent.append(statement)
+
+        sync_engine = connection.sync_engine
+        event.listen(sync_engine, "before_cursor_execute", record)
+        try:
+            await connection.run_sync(insert_many, Post, rows)
+        finally:
+            event.remove(sync_engine, "before_cursor_execute", record)
+
+    async with sessionmaker() as session:
+        posts = {p.id: p for p in (await session.scalars(select(Post))).all()}
+    assert (posts[5].title, posts[5].in_reply_to_uri, posts[5].url) == (None, None, None)
+    assert posts[5].edited_at is None and posts[6].edited_at == WHEN
+    [insert_sql] = [s for s in sent if s.startswith("INSERT INTO posts")]
+    if connection.dialect.name == "sqlite":
+        columns = insert_sql.partition("(")[2].partition(")")[0]
+        assert "title" not in columns and "reblog_of_uri" not in columns
+        assert "edited_at" in columns and "content_text" in columns

@@ -12,18 +12,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 NUL_MESSAGE = "the request contains a NUL character (\\u0000 or %00), which is not allowed"
 
 
+# ``bytes.find``, not ``in``: on Python 3.11, ``b"…" in data`` first tries the needle
+# as an integer and formats (then drops) a TypeError, which costs more than the search
+# on every request.
+
+
 def has_nul(scope: Scope) -> bool:
-    return "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b"")
+    return "\x00" in scope.get("path", "") or scope.get("query_string", b"").find(b"%00") >= 0
 
 
 def body_has_nul(scope: Scope, body: bytes) -> bool:
-    if b"\x00" in body or b"\\u0000" in body:
+    if body.find(b"\x00") >= 0 or body.find(b"\\u0000") >= 0:
         return True
     form = any(
         name == b"content-type" and value.startswith(b"application/x-www-form-urlencoded")
         for name, value in scope["headers"]
     )
-    return form and b"%00" in body
+    return form and body.find(b"%00") >= 0
 
 
 class BodyLimit:
