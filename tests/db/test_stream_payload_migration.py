@@ -1,6 +1,7 @@
 """Migration 0011 moves each stream entry's data into a payload of its own: a client
 that reconnects across the upgrade still gets what it missed, and the next prune
-still finds the old entries by age."""
+still finds the old entries by age. 0012 makes the entries lean; 0013 lets an entry
+wrap a shared payload in an envelope."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from backchannel.db.migrate import alembic_config, upgrade_async
 from backchannel.kit.clock import utcnow
 from backchannel.kit.ids import id_floor
 from backchannel.streams import repository as store
+from backchannel.streams.frames import Enveloped
 from conftest import PG_URL, asyncpg_dsn, prepare_postgres, unavailable
 
 OLD = utcnow() - timedelta(hours=3)
@@ -73,7 +75,7 @@ async def test_entries_made_before_the_upgrade_are_read_and_pruned_after_it(url:
     engine = make_engine(url)
     try:
         await insert_old_entries(engine)
-        await upgrade_async(url, "0011")
+        await upgrade_async(url)  # through 0011, and on: read by today's code
         sessionmaker = make_sessionmaker(engine)
         async with sessionmaker() as session:
             a = await store.read_after(session, "tag:a", 0)
@@ -128,7 +130,6 @@ async def test_0012_keeps_every_entry_and_leaves_them_lean(url: str) -> None:
         await upgrade_async(url, "0012")
         sessionmaker = make_sessionmaker(engine)
         async with sessionmaker() as session:
-            a = await store.read_after(session, "tag:a", 0)
             columns = await session.run_sync(
                 lambda s: [c["name"] for c in inspect(s.connection()).get_columns("stream_entries")]
             )
@@ -137,10 +138,13 @@ async def test_0012_keeps_every_entry_and_leaves_them_lean(url: str) -> None:
                 if engine.dialect.name == "sqlite"
                 else text("SELECT 'heap'")
             )
-        assert [(f.seq, f.data) for f in a] == [(s, d) for c, s, d, _ in ENTRIES if c == "tag:a"]
         assert sorted(columns) == ["channel", "event", "payload_id", "seq"]
         if engine.dialect.name == "sqlite":
             assert "WITHOUT ROWID" in ddl
+        await upgrade_async(url)  # read by today's code
+        async with sessionmaker() as session:
+            a = await store.read_after(session, "tag:a", 0)
+        assert [(f.seq, f.data) for f in a] == [(s, d) for c, s, d, _ in ENTRIES if c == "tag:a"]
 
         await asyncio.to_thread(command.downgrade, alembic_config(url), "0011")
         async with sessionmaker() as session:
@@ -151,5 +155,37 @@ async def test_0012_keeps_every_entry_and_leaves_them_lean(url: str) -> None:
             ).all()
         assert [(c, s) for c, s, _ in rows] == sorted((c, s) for c, s, _, _ in ENTRIES)
         assert all(at is not None for *_, at in rows)
+    finally:
+        await engine.dispose()
+
+
+async def test_0013_entries_wrap_a_shared_payload_and_a_downgrade_drops_them(url: str) -> None:
+    """A frame that wraps a post (the moderation queue's) stores its envelope, not a
+    second copy of the post; it reads back byte for byte. A downgrade drops such
+    entries (they would replay as the bare post) and keeps the others."""
+    await upgrade_async(url)
+    engine = make_engine(url)
+    try:
+        post = b'{"id":"7","text":"caf\xc3\xa9"}'
+        queued = Enveloped(b'{"post":', post, b',"moderation":{"state":"approved"}}')
+        sessionmaker = make_sessionmaker(engine)
+        async with sessionmaker() as session, session.begin():
+            await store.append(
+                session,
+                [("tag:a", "post", post), ("event:1:queue", "post", queued)],
+            )
+        async with sessionmaker() as session:
+            [bare] = await store.read_after(session, "tag:a", 0)
+            [wrapped] = await store.read_after(session, "event:1:queue", 0)
+            payloads = await session.scalar(text("SELECT count(*) FROM stream_payloads"))
+        assert bare.data == post
+        assert wrapped.data == bytes(queued)
+        assert wrapped.data == b'{"post":' + post + b',"moderation":{"state":"approved"}}'
+        assert payloads == 1
+
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "0012")
+        async with engine.connect() as conn:
+            channels = (await conn.execute(text("SELECT channel FROM stream_entries"))).all()
+        assert [c for (c,) in channels] == ["tag:a"]
     finally:
         await engine.dispose()

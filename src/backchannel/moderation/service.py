@@ -21,7 +21,7 @@ from backchannel.moderation.schemas import Action, Rules
 from backchannel.people.models import Account
 from backchannel.posts.models import Post
 from backchannel.streams import channels
-from backchannel.streams.frames import encode
+from backchannel.streams.frames import Enveloped, encode
 
 
 def rules_of(event: Event) -> Rules:
@@ -48,7 +48,9 @@ def _queue_item(post_bytes: bytes, ep: EventPost | dict[str, Any]) -> bytes:
     meta = encode(
         {"state": state, "needs_review": needs_review, "pinned": pinned, "reason": reason}
     )
-    return b'{"post":' + post_bytes + b',"moderation":' + meta + b"}"
+    # The post's own JSON is stored once for all of its channels: this frame stores
+    # only what wraps it.
+    return Enveloped(b'{"post":', post_bytes, b',"moderation":' + meta + b"}")
 
 
 def _id(post_id: int) -> bytes:

@@ -65,6 +65,33 @@ class Skipped(Frame):
         self._single = self._multi = b""
 
 
+#: Splits an envelope into the bytes before and after its payload; JSON never holds it.
+ENVELOPE_HOLE = b"\x00"
+
+
+class Enveloped(bytes):
+    """Frame data that wraps a payload other frames carry bare: ``prefix + inner +
+    suffix``, usable as the bytes it is. The store keeps ``inner`` once, shared with
+    those frames, and only ``envelope`` with this frame's entry."""
+
+    inner: bytes
+    envelope: bytes
+
+    def __new__(cls, prefix: bytes, inner: bytes, suffix: bytes) -> Enveloped:
+        self = super().__new__(cls, prefix + inner + suffix)
+        self.inner = inner
+        self.envelope = prefix + ENVELOPE_HOLE + suffix
+        return self
+
+
+def unwrap(envelope: bytes | None, inner: bytes) -> bytes:
+    """A stored frame's data: its payload, inside its envelope if it has one."""
+    if envelope is None:
+        return inner
+    prefix, _, suffix = envelope.partition(ENVELOPE_HOLE)
+    return prefix + inner + suffix
+
+
 def encode(data: Any) -> bytes:
     """JSON for a frame's data line; orjson never emits a newline, which SSE needs."""
     return orjson.dumps(data)

@@ -21,9 +21,10 @@ class StreamCounter(Base):
 class StreamPayload(Base):
     """The JSON data of one or more entries, stored once.
 
-    A post goes out on about nine channels (its event's wall and queue, its tag, its
-    author, five Mastodon timelines) with three distinct payloads; stored with every
-    entry, those copies were 96 % of the bytes each post wrote.
+    A post goes out on about six channels (its event's wall and queue, its tag, its
+    author, two Mastodon timelines) with one payload; stored with every entry, those
+    copies were 96 % of the bytes each post wrote. A frame that wraps the post (the
+    moderation queue's) stores only its envelope on the entry.
     """
 
     __tablename__ = "stream_payloads"
@@ -49,3 +50,6 @@ class StreamEntry(Base):
     #: an entry whose payload is gone is as gone as the payload.
     event: Mapped[str] = mapped_column(String(32))
     payload_id: Mapped[int] = mapped_column(BigInt)
+    #: The frame's data is the payload inside this envelope (``streams.frames.Enveloped``):
+    #: the bytes before it and after it, split by a NUL. Null: the payload as it is.
+    envelope: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

@@ -17,7 +17,7 @@ from sqlalchemy.sql.dml import Insert
 
 from backchannel.db.bulk import insert_many
 from backchannel.kit.ids import id_floor, new_id
-from backchannel.streams.frames import Frame
+from backchannel.streams.frames import Enveloped, Frame, unwrap
 from backchannel.streams.models import StreamCounter, StreamEntry, StreamPayload
 
 #: (channel, event name, JSON data)
@@ -42,7 +42,7 @@ async def append(session: AsyncSession, pending: Sequence[Pending]) -> list[Fram
     One counter upsert for the whole group (``RETURNING`` the new last numbers), then
     one insert of the payloads and one of the entries: a commit costs three
     statements, however many posts and channels it carries. Equal data (a post framed
-    once for all of its channels) is stored once.
+    once for all of its channels, bare or inside an ``Enveloped``) is stored once.
     """
     if not pending:
         return []
@@ -64,43 +64,48 @@ async def append(session: AsyncSession, pending: Sequence[Pending]) -> list[Fram
     payload_ids: dict[bytes, int] = {}
     payloads: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
+    # Apart: most entries have no envelope, and a column of Nones costs (db/bulk.py).
+    wrapped: list[dict[str, Any]] = []
     for f in frames:
-        payload_id = payload_ids.get(f.data)
+        data = f.data
+        entry = {"channel": f.channel, "seq": f.seq, "event": f.event}
+        if isinstance(data, Enveloped):
+            entry["envelope"] = data.envelope
+            data = data.inner
+            wrapped.append(entry)
+        else:
+            entries.append(entry)
+        payload_id = payload_ids.get(data)
         if payload_id is None:
-            payload_id = payload_ids[f.data] = new_id()
-            payloads.append({"id": payload_id, "data": f.data})
-        entries.append(
-            {
-                "channel": f.channel,
-                "seq": f.seq,
-                "event": f.event,
-                "payload_id": payload_id,
-            }
-        )
-    await connection.run_sync(_insert, payloads, entries)
+            payload_id = payload_ids[data] = new_id()
+            payloads.append({"id": payload_id, "data": data})
+        entry["payload_id"] = payload_id
+    await connection.run_sync(_insert, payloads, entries, wrapped)
     return frames
 
 
-def _insert(
-    connection: Connection, payloads: list[dict[str, Any]], entries: list[dict[str, Any]]
-) -> None:
+def _insert(connection: Connection, payloads: list[dict[str, Any]], *entries: list[Any]) -> None:
     # A dozen rows per post: the plain executemany (db/bulk.py).
     insert_many(connection, StreamPayload, payloads)
-    insert_many(connection, StreamEntry, entries)
+    for rows in entries:
+        insert_many(connection, StreamEntry, rows)
 
 
 async def read_after(
     session: AsyncSession, channel: str, after: int, *, upto: int | None = None, limit: int = 1000
 ) -> list[Frame]:
     stmt = (
-        select(StreamEntry.seq, StreamEntry.event, StreamPayload.data)
+        select(StreamEntry.seq, StreamEntry.event, StreamPayload.data, StreamEntry.envelope)
         .join(StreamPayload, StreamPayload.id == StreamEntry.payload_id)
         .where(StreamEntry.channel == channel, StreamEntry.seq > after)
     )
     if upto is not None:
         stmt = stmt.where(StreamEntry.seq <= upto)
     rows = await session.execute(stmt.order_by(StreamEntry.seq).limit(limit))
-    return [Frame(channel, seq, event, bytes(data)) for seq, event, data in rows]
+    return [
+        Frame(channel, seq, event, unwrap(envelope, bytes(data)))
+        for seq, event, data, envelope in rows
+    ]
 
 
 async def current_seq(session: AsyncSession, channel: str) -> int:
