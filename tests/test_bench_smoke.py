@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def run(script: str, *args: str, timeout: float = 240) -> None:
+def run(script: str, *args: str, timeout: float = 240) -> str:
     result = subprocess.run(
         [sys.executable, str(BENCH / script), *args],
         capture_output=True,
@@ -32,6 +32,7 @@ def run(script: str, *args: str, timeout: float = 240) -> None:
         cwd=BENCH,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
 
 
 def test_ingest_smoke_with_its_floor(tmp_path: Path) -> None:
@@ -71,3 +72,11 @@ def test_fanout_smoke(tmp_path: Path) -> None:
     for cell in data["cells"]:
         assert cell["posts_acknowledged"] > 0, cell
         assert cell["deliveries"] > 0, cell
+
+
+def test_ingest_profile_counts_the_cost_of_a_post() -> None:
+    """In-process, without callgrind (which CI need not have): CPU per post."""
+    out = run("ingest_profile.py", "--posts", "64", "--writers", "8")
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["posts"] == 64 and result["writers"] == 8
+    assert result["cpu_us_per_post"] > 0 and result["posts_per_s"] > 0
