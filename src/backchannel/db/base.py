@@ -55,7 +55,10 @@ def _sqlite_text(value: datetime | None) -> str | None:
     conversions and a seven-key format: a post's rows carry several times."""
     if value is None:
         return None
-    if value.tzinfo is not None:
+    tz = value.tzinfo
+    if tz is UTC:  # what ingest makes (kit.clock.utcnow): no conversion to make
+        value = value.replace(tzinfo=None)
+    elif tz is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat(" ", "microseconds")
 

@@ -75,6 +75,7 @@ _NO_MENTION_AFTER = frozenset("/=@")
 _NO_URL_AFTER = frozenset("@/.")
 _HASH_RE = re.compile("[#＃]")
 _ASCII_TAG_RE = re.compile(r"[a-z0-9_]*[a-z][a-z0-9_]*")
+_ASCII_WORD_RE = re.compile(r"[A-Za-z0-9_]+")
 
 EntityKind = Literal["url", "mention", "hashtag"]
 
@@ -261,7 +262,10 @@ def _find_hashtags(text: str, taken: list[Entity]) -> Iterator[Entity]:
             continue
         if start >= length or not _is_word_char(text[start]):
             continue
-        end = start + 1
+        # Most tags are ASCII words: the regex finds their end at C speed, and the
+        # loop below only goes on where a non-ASCII letter or a separator follows.
+        ascii_run = _ASCII_WORD_RE.match(text, start)
+        end = ascii_run.end() if ascii_run is not None else start + 1
         while end < length and (_is_word_char(text[end]) or text[end] in _SEPARATORS):
             end += 1
         while text[end - 1] in _SEPARATORS:
