@@ -186,6 +186,12 @@ async def test_0013_entries_wrap_a_shared_payload_and_a_downgrade_drops_them(url
         await asyncio.to_thread(command.downgrade, alembic_config(url), "0012")
         async with engine.connect() as conn:
             channels = (await conn.execute(text("SELECT channel FROM stream_entries"))).all()
+            ddl = await conn.scalar(
+                text("SELECT sql FROM sqlite_master WHERE name = 'stream_entries'")
+                if engine.dialect.name == "sqlite"
+                else text("SELECT 'WITHOUT ROWID'")
+            )
         assert [c for (c,) in channels] == ["tag:a"]
+        assert "WITHOUT ROWID" in ddl  # the batch drop kept 0012's lean table
     finally:
         await engine.dispose()

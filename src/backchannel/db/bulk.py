@@ -130,6 +130,8 @@ def _without_null_columns(
         and table.c[key].server_default is None
         and table.c[key].default is None
     ]
+    if not null:
+        return _statement(dialect, table, tuple(keys)), columns
     by_key = dict(zip(keys, columns, strict=True))
     statement = _statement(dialect, table, tuple(k for k in keys if k not in null))
     return statement, [by_key[key] for key, _ in statement.params]

@@ -162,18 +162,19 @@ class StatusFrames:
 
     async def _render(self, frames: list[Frame], views: dict[str, list[View]]) -> list[Frame]:
         """Each frame as each of its channel's ``views`` shows it."""
-        # (id, source kind, is a boost) of the post a frame carries, else None. The
-        # views of one source channel are all of one kind (Mastodon's or a tag's).
+        # (id, source kind, hidden) of the post a frame carries, else None. The views
+        # of one source channel are all of one kind (Mastodon's or a tag's); a tag's
+        # views hide boosts, which are then not rendered at all.
         posts: list[tuple[int, object, bool] | None] = []
         for frame in frames:
             shown = views.get(frame.channel)
             if shown and frame.event in shown[0].post_events():
                 post = orjson.loads(frame.data)
-                boost = post.get("reblog_of_uri") is not None
-                posts.append((int(post["id"]), post.get("source"), boost))
+                hidden = shown[0].native_tag and post.get("reblog_of_uri") is not None
+                posts.append((int(post["id"]), post.get("source"), hidden))
             else:
                 posts.append(None)
-        ids = {found[0] for found in posts if found is not None}
+        ids = {found[0] for found in posts if found is not None and not found[2]}
         statuses = await self._statuses(ids) if ids else {}
         out: list[Frame] = []
         for frame, found in zip(frames, posts, strict=True):
@@ -186,7 +187,7 @@ class StatusFrames:
                     out.append(Frame(view.name, frame.seq, event, data))
                     continue
                 status = statuses.get(found[0])
-                if status is None or not view.shows(found[1]) or (view.native_tag and found[2]):
+                if status is None or found[2] or not view.shows(found[1]):
                     out.append(Skipped(view.name, frame.seq))
                 else:
                     out.append(Frame(view.name, frame.seq, event, status))

@@ -8,7 +8,7 @@ time; call :func:`warm_up` at startup to pay that cost before the first post arr
 Why fastText and not py3langid (which this used before): ingest asks for a language
 for nearly every post, and py3langid's byte-by-byte walk in Python plus its 57 MB of
 weights (cold in a busy server) cost 40-50 µs a post, a sixth of a post's CPU in
-``POST /api/posts``; fastText answers the same texts in about 8 µs, as well or better
+``POST /api/posts``; fastText answers the same texts in about 10 µs, as well or better
 on short posts.
 """
 

@@ -40,8 +40,9 @@ async def append(session: AsyncSession, pending: Sequence[Pending]) -> list[Fram
     """Give each pending entry the next sequence number of its channel and store it.
 
     One counter upsert for the whole group (``RETURNING`` the new last numbers), then
-    one insert of the payloads and one of the entries: a commit costs three
-    statements, however many posts and channels it carries. Equal data (a post framed
+    one insert of the payloads and one of the entries (two when some are
+    ``Enveloped``): a commit costs three or four statements, however many posts and
+    channels it carries. Equal data (a post framed
     once for all of its channels, bare or inside an ``Enveloped``) is stored once.
     """
     if not pending:
